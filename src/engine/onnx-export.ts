@@ -1,0 +1,57 @@
+/**
+ * Write the Conv-cut network (or its backbone, or its head) as an ONNX model, by running the one
+ * model definition through `OnnxOps`.
+ */
+import type { ConvCutConfig } from '../model/config.js';
+import { convcutBackbone, convcutHead } from '../model/convcut.js';
+import { runUnits } from '../model/convnext.js';
+import type { Weights } from '../weights/weight-map.js';
+import { describeConvCut } from './describe.js';
+import type pkg from 'onnx-proto';
+import { onnx, OnnxOps, valueInfo, type OnnxTensor } from './onnx-ops.js';
+
+/**
+ * - `full`: images (N, S, S, 3) RGB 0..255 → logits, embedding (and features if asked).
+ * - `backbone`: images → features at the cut (N, h, w, c).
+ * - `head`: features → logits, embedding.
+ */
+export type GraphPart = 'full' | 'backbone' | 'head';
+
+export interface ExportOptions {
+  part?: GraphPart;
+  /** Also output the cut features from a `full` graph. */
+  withFeatures?: boolean;
+  /** Stored in the model's metadata (key `convcut`). */
+  metadata?: Record<string, unknown>;
+}
+
+export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOptions = {}): Uint8Array {
+  const part = opts.part ?? 'full';
+  const ops = new OnnxOps(weights);
+  const s = cfg.inputSize;
+  const featureShape = [-1, ...describeConvCut(cfg).backbone.outputShape];
+  const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
+  const inputName = part === 'head' ? 'features' : 'images';
+  const input: OnnxTensor = { name: inputName, shape: inputShape, layout: 'nhwc' };
+  const outputs = [];
+  const features = part === 'head' ? input : runUnits(ops, input, convcutBackbone(cfg));
+  if (part === 'backbone' || (part === 'full' && opts.withFeatures)) outputs.push(ops.output(features, 'features'));
+  if (part !== 'backbone') {
+    const { embedding, logits } = convcutHead(ops, features, cfg);
+    outputs.push(ops.output(logits, 'logits'), ops.output(embedding, 'embedding'));
+  }
+  const model: pkg.onnx.IModelProto = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    producerName: 'convcut',
+    graph: {
+      name: `convcut_${part}`,
+      node: ops.nodes,
+      initializer: ops.initializers,
+      input: [valueInfo(inputName, inputShape)],
+      output: outputs,
+    },
+    metadataProps: [{ key: 'convcut', value: JSON.stringify({ config: cfg, part, ...opts.metadata }) }],
+  };
+  return onnx.ModelProto.encode(model).finish();
+}

@@ -1,0 +1,38 @@
+/**
+ * ONNX Runtime execution (onnxruntime-node, CPU). Defaults measured on the 2-core machine: both
+ * cores for intra-op parallelism, full graph optimisation (fuses the LayerNorm, Gelu and MatMul+Add
+ * patterns the exporter writes).
+ */
+import * as ort from 'onnxruntime-node';
+
+export interface SessionOptions {
+  threads?: number;
+}
+
+export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: opts.threads ?? 2,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+}
+
+export interface NamedArray {
+  data: Float32Array;
+  shape: number[];
+}
+
+export async function runSession(session: ort.InferenceSession, input: NamedArray): Promise<Record<string, NamedArray>> {
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input.data, input.shape) };
+  const result = await session.run(feeds);
+  const out: Record<string, NamedArray> = {};
+  for (const [k, v] of Object.entries(result)) {
+    out[k] = { data: v.data as Float32Array, shape: [...v.dims] };
+    v.dispose?.();
+  }
+  return out;
+}
+
+export { ort };
