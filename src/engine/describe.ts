@@ -17,12 +17,15 @@ export interface ModelSummary {
   head: PartSummary;
   full: PartSummary;
   specs: ParamSpec[];
+  /** The parameters of the cut backbone (what pretrained ImageNet weights provide). */
+  backboneSpecs: ParamSpec[];
 }
 
 export function describeConvCut(cfg: ConvCutConfig): ModelSummary {
   const ops = new ShapeOps();
   const features = runUnits(ops, [1, cfg.inputSize, cfg.inputSize, 3], convcutBackbone(cfg));
   const backbone: PartSummary = { params: countParams(ops.params.values()), macs: ops.macs, outputShape: features.slice(1) };
+  const backboneSpecs = [...ops.params.values()];
   const before = { params: backbone.params, macs: ops.macs };
   const { logits } = convcutHead(ops, features, cfg);
   const total = countParams(ops.params.values());
@@ -31,6 +34,7 @@ export function describeConvCut(cfg: ConvCutConfig): ModelSummary {
     head: { params: total - before.params, macs: ops.macs - before.macs, outputShape: logits.slice(1) },
     full: { params: total, macs: ops.macs, outputShape: logits.slice(1) },
     specs: [...ops.params.values()],
+    backboneSpecs,
   };
 }
 

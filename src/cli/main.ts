@@ -1,0 +1,27 @@
+/**
+ * The `convcut` command line. Each command lives in its own file and registers itself here.
+ * Errors are printed as one line naming the file and what is wrong (set CONVCUT_DEBUG=1 for stacks).
+ */
+import { Command } from 'commander';
+import { registerExport } from './export.js';
+import { registerFeatures } from './features.js';
+import { registerModelInfo } from './model-info.js';
+
+const program = new Command();
+program
+  .name('convcut')
+  .description('Facial expression recognition with Conv-cut (truncated ConvNeXt + Detail Extraction Block + attention)')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerModelInfo(program);
+registerFeatures(program);
+registerExport(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const err = e as Error;
+  console.error(`convcut: ${process.env.CONVCUT_DEBUG ? err.stack : err.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,117 @@
+/**
+ * The library's inference API: a Conv-cut model on ONNX Runtime.
+ *
+ *   const model = await loadModel('model.safetensors');   // a convcut checkpoint, or model.onnx
+ *   const [p] = await model.predict(['face.jpg']);
+ *   p.label, p.score, p.top  // 'happiness', 0.93, [{ label, score }, ...]
+ *
+ * Each image is processed independently (the default `token` attention never looks at other
+ * images), so results do not depend on batch size. A `batch`-attention (reference) model is the
+ * exception, and says so in `config.head.attention`.
+ */
+import { promises as fs } from 'node:fs';
+import type { ConvCutConfig } from '../model/config.js';
+import { exportOnnx } from '../engine/onnx-export.js';
+import { onnx } from '../engine/onnx-ops.js';
+import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
+import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
+import { isCheckpointBytes, loadCheckpoint } from '../weights/checkpoint.js';
+import type { Weights } from '../weights/weight-map.js';
+import type * as ort from 'onnxruntime-node';
+
+export interface Prediction {
+  label: string;
+  score: number;
+  top: { label: string; score: number }[];
+  probabilities: number[];
+}
+
+export type ImageInput = string | Uint8Array | DecodedImage;
+
+export function softmaxRows(logits: Float32Array, classes: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length / classes; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c]!);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp(logits[r * classes + c]! - max);
+    for (let c = 0; c < classes; c++) out[r * classes + c]! /= sum;
+  }
+  return out;
+}
+
+export class ConvCutModel {
+  private constructor(
+    readonly config: ConvCutConfig,
+    readonly session: ort.InferenceSession,
+    readonly id: string,
+  ) {}
+
+  static async fromWeights(config: ConvCutConfig, weights: Weights, opts: SessionOptions & { id?: string } = {}): Promise<ConvCutModel> {
+    const session = await createSession(exportOnnx(config, weights), opts);
+    return new ConvCutModel(config, session, opts.id ?? 'in-memory');
+  }
+
+  /** Load a convcut checkpoint (.safetensors) or an ONNX model that convcut exported. */
+  static async load(file: string, opts: SessionOptions = {}): Promise<ConvCutModel> {
+    const bytes = await fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
+    });
+    if (isCheckpointBytes(bytes)) {
+      const ck = await loadCheckpoint(file);
+      return ConvCutModel.fromWeights(ck.meta.config, ck.weights, { ...opts, id: file });
+    }
+    let config: ConvCutConfig;
+    try {
+      const meta = onnx.ModelProto.decode(bytes).metadataProps?.find((p) => p.key === 'convcut')?.value;
+      if (!meta) throw new Error('no "convcut" metadata');
+      const parsed = JSON.parse(meta) as { config: ConvCutConfig; part: string };
+      if (parsed.part !== 'full') throw new Error(`it holds the ${parsed.part} only`);
+      config = parsed.config;
+    } catch (e) {
+      throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`);
+    }
+    return new ConvCutModel(config, await createSession(bytes, opts), file);
+  }
+
+  get classes(): string[] {
+    return this.config.head.classes;
+  }
+
+  /** Raw outputs for an N×S×S×3 RGB 0..255 batch. */
+  async run(batch: NamedArray): Promise<{ logits: NamedArray; embedding: NamedArray }> {
+    const out = await runSession(this.session, batch);
+    return { logits: out.logits!, embedding: out.embedding! };
+  }
+
+  async decode(inputs: ImageInput[]): Promise<DecodedImage[]> {
+    const s = this.config.inputSize;
+    return Promise.all(inputs.map((im) => (im instanceof Uint8Array || typeof im === 'string' ? decodeImage(im, s) : im)));
+  }
+
+  async predict(inputs: ImageInput[], opts: { topK?: number; batchSize?: number } = {}): Promise<Prediction[]> {
+    const k = Math.min(opts.topK ?? 3, this.classes.length);
+    const bs = opts.batchSize ?? 8;
+    const out: Prediction[] = [];
+    for (let i = 0; i < inputs.length; i += bs) {
+      const images = await this.decode(inputs.slice(i, i + bs));
+      const { logits } = await this.run(stackImages(images));
+      const probs = softmaxRows(logits.data, this.classes.length);
+      for (let r = 0; r < images.length; r++) {
+        const p = Array.from(probs.subarray(r * this.classes.length, (r + 1) * this.classes.length));
+        const top = p
+          .map((score, c) => ({ label: this.classes[c]!, score }))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, k);
+        out.push({ label: top[0]!.label, score: top[0]!.score, top, probabilities: p });
+      }
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export const loadModel = (file: string, opts?: SessionOptions): Promise<ConvCutModel> => ConvCutModel.load(file, opts);
