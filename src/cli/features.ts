@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { decodeImage, stackImages } from '../data/image.js';
-import { describeConvCut } from '../engine/describe.js';
+import { describeBackbone } from '../engine/describe.js';
 import { BackboneRunner } from '../infer/features.js';
 import { makeConfig } from '../model/config.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -27,7 +27,7 @@ export function registerFeatures(program: Command): void {
     )
     .action(async (images: string[], o: { weights: string; output: string; backbone: string; cut?: string; inputSize: string; batchSize: string }) => {
       const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
-      const { weights, format } = await loadPretrained(o.weights, describeConvCut(cfg).backboneSpecs);
+      const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
       const runner = await BackboneRunner.create(cfg, weights);
       const per = runner.featureShape.reduce((a, b) => a * b, 1);
       const out = new Float32Array(images.length * per);

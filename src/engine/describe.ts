@@ -10,34 +10,41 @@ export interface PartSummary {
   /** Multiply-accumulates per image. */
   macs: number;
   outputShape: number[];
+  specs: ParamSpec[];
 }
 
 export interface ModelSummary {
+  /** The cut backbone (what pretrained ImageNet weights provide). */
   backbone: PartSummary;
   head: PartSummary;
   full: PartSummary;
-  specs: ParamSpec[];
-  /** The parameters of the cut backbone (what pretrained ImageNet weights provide). */
-  backboneSpecs: ParamSpec[];
+}
+
+function summarise(ops: ShapeOps, out: number[], since: { params: number; macs: number; specs: number } = { params: 0, macs: 0, specs: 0 }): PartSummary {
+  const specs = [...ops.params.values()];
+  return {
+    params: countParams(specs) - since.params,
+    macs: ops.macs - since.macs,
+    outputShape: out.slice(1),
+    specs: specs.slice(since.specs),
+  };
+}
+
+/** The cut backbone alone: needs no head to fit (any cut, any input size the backbone accepts). */
+export function describeBackbone(cfg: ConvCutConfig): PartSummary {
+  const ops = new ShapeOps();
+  return summarise(ops, runUnits(ops, [1, cfg.inputSize, cfg.inputSize, 3], convcutBackbone(cfg)));
 }
 
 export function describeConvCut(cfg: ConvCutConfig): ModelSummary {
   const ops = new ShapeOps();
   const features = runUnits(ops, [1, cfg.inputSize, cfg.inputSize, 3], convcutBackbone(cfg));
-  const backbone: PartSummary = { params: countParams(ops.params.values()), macs: ops.macs, outputShape: features.slice(1) };
-  const backboneSpecs = [...ops.params.values()];
-  const before = { params: backbone.params, macs: ops.macs };
+  const backbone = summarise(ops, features);
   const { logits } = convcutHead(ops, features, cfg);
-  const total = countParams(ops.params.values());
-  return {
-    backbone,
-    head: { params: total - before.params, macs: ops.macs - before.macs, outputShape: logits.slice(1) },
-    full: { params: total, macs: ops.macs, outputShape: logits.slice(1) },
-    specs: [...ops.params.values()],
-    backboneSpecs,
-  };
+  const head = summarise(ops, logits, { params: backbone.params, macs: backbone.macs, specs: backbone.specs.length });
+  return { backbone, head, full: summarise(ops, logits) };
 }
 
 export function paramSpecs(cfg: ConvCutConfig): ParamSpec[] {
-  return describeConvCut(cfg).specs;
+  return describeConvCut(cfg).full.specs;
 }

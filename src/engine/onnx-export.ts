@@ -6,7 +6,7 @@ import type { ConvCutConfig } from '../model/config.js';
 import { convcutBackbone, convcutHead } from '../model/convcut.js';
 import { runUnits } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
-import { describeConvCut } from './describe.js';
+import { describeBackbone } from './describe.js';
 import type pkg from 'onnx-proto';
 import { onnx, OnnxOps, valueInfo, type OnnxTensor } from './onnx-ops.js';
 
@@ -29,7 +29,7 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
   const part = opts.part ?? 'full';
   const ops = new OnnxOps(weights);
   const s = cfg.inputSize;
-  const featureShape = [-1, ...describeConvCut(cfg).backbone.outputShape];
+  const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
   const inputName = part === 'head' ? 'features' : 'images';
   const input: OnnxTensor = { name: inputName, shape: inputShape, layout: 'nhwc' };

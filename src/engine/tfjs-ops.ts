@@ -19,10 +19,14 @@ type T = tf.Tensor;
 
 /** The model's parameters as tfjs variables; non-trainable ones (BatchNorm statistics) too. */
 export class TfjsParams {
+  private static instances = 0;
   readonly vars = new Map<string, tf.Variable>();
   constructor(weights: Weights, trainable: (name: string) => boolean = () => true) {
+    // tfjs variable names are global: suffix them so several models can live in one process.
+    const id = TfjsParams.instances++;
     for (const [name, w] of weights) {
-      this.vars.set(name, tf.variable(tf.tensor(w.data, w.shape), trainable(name) && !name.includes('running_'), name));
+      const trainableHere = trainable(name) && !name.includes('running_');
+      this.vars.set(name, tf.variable(tf.tensor(w.data, w.shape), trainableHere, `${name}#${id}`));
     }
   }
   get(name: string): tf.Variable {

@@ -3,7 +3,7 @@
  * `convcut features` writes).
  */
 import type { ConvCutConfig } from '../model/config.js';
-import { describeConvCut } from '../engine/describe.js';
+import { describeBackbone } from '../engine/describe.js';
 import { exportOnnx } from '../engine/onnx-export.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import type { Weights } from '../weights/weight-map.js';
@@ -15,7 +15,7 @@ export class BackboneRunner {
     readonly config: ConvCutConfig,
     readonly session: ort.InferenceSession,
   ) {
-    this.featureShape = describeConvCut(config).backbone.outputShape;
+    this.featureShape = describeBackbone(config).outputShape;
   }
 
   /** `weights` needs the backbone parameters only. */

@@ -41,7 +41,7 @@ export async function readKerasH5(file: string): Promise<KerasWeight[]> {
     for (const layer of strings(root.attrs['layer_names']!.value)) {
       const g = root.get(layer);
       if (!(g instanceof h5wasm.Group)) throw new Error(`${file}: layer_names lists "${layer}" but there is no such group`);
-      const names = 'weight_names' in g.attrs ? strings(g.attrs['weight_names']!.value) : [];
+      const names = 'weight_names' in g.attrs ? strings(g.attrs['weight_names']!.value).filter(Boolean) : [];
       for (const weightName of names) {
         const d = g.get(weightName);
         if (!(d instanceof h5wasm.Dataset)) throw new Error(`${file}: ${layer} lists weight "${weightName}" but the dataset is missing`);

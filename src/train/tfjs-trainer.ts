@@ -1,0 +1,117 @@
+/**
+ * Gradient steps on TensorFlow.js for the trainable part of Conv-cut: the head, optionally with the
+ * last backbone units (fine-tuning). Inputs are the activations where the trainable part begins:
+ * cut features when the backbone is frozen (computed once by ONNX Runtime and cached), or the
+ * output of the frozen backbone prefix when fine-tuning.
+ *
+ * Optimiser as the reference: Adam (β1 0.9, β2 0.999, ε 1e-7, Keras' defaults) with the gradient's
+ * global norm clipped at 3.0; softmax cross-entropy, with optional per-class weights (Keras
+ * `class_weight`: each sample's loss times its class weight, averaged over the batch).
+ */
+import type { ConvCutConfig } from '../model/config.js';
+import { convcutBackbone, convcutHead } from '../model/convcut.js';
+import { runUnits, type BackboneUnit } from '../model/convnext.js';
+import { tf } from '../engine/tfjs-backend.js';
+import { TfjsOps, TfjsParams } from '../engine/tfjs-ops.js';
+import type { Weights } from '../weights/weight-map.js';
+
+export interface TrainerOptions {
+  /** How many backbone units (blocks, counting a partial cut block as one) to train. 0 = frozen. */
+  trainableBackboneUnits?: number;
+  learningRate?: number;
+  clipNorm?: number;
+  seed?: number;
+  /** Per-class loss weights (length = classes), e.g. balanced weights in the reference phase 1. */
+  classWeights?: number[];
+}
+
+export interface StepResult {
+  loss: number;
+  /** Correct top-1 predictions in the batch. */
+  correct: number;
+}
+
+export class TfjsTrainer {
+  readonly params: TfjsParams;
+  readonly trainableUnits: BackboneUnit[];
+  readonly optimizer: tf.AdamOptimizer;
+  private readonly ops: TfjsOps;
+  private readonly classWeights?: tf.Tensor1D;
+  readonly clipNorm: number;
+
+  constructor(
+    readonly config: ConvCutConfig,
+    weights: Weights,
+    opts: TrainerOptions = {},
+  ) {
+    const units = convcutBackbone(config);
+    const n = opts.trainableBackboneUnits ?? 0;
+    if (n < 0 || n > units.length - 1) throw new Error(`trainable backbone units must be 0..${units.length - 1}, got ${n}`);
+    this.trainableUnits = n === 0 ? [] : units.slice(units.length - n);
+    const prefixes = this.trainableUnits.map((u) => u.prefix);
+    // Only the trainable part (head + trainable units) becomes variables; the frozen prefix runs elsewhere.
+    const used = new Map([...weights].filter(([name]) => !isBackbone(name, units) || prefixes.some((p) => name.startsWith(p))));
+    this.params = new TfjsParams(used);
+    this.ops = new TfjsOps(this.params, true, opts.seed ?? 0);
+    this.optimizer = tf.train.adam(opts.learningRate ?? 1e-3, 0.9, 0.999, 1e-7);
+    this.clipNorm = opts.clipNorm ?? 3.0;
+    if (opts.classWeights) this.classWeights = tf.tensor1d(opts.classWeights);
+  }
+
+  /** Logits of the trainable part (training or inference semantics). */
+  forward(ops: TfjsOps, input: tf.Tensor): { logits: tf.Tensor; embedding: tf.Tensor } {
+    const features = runUnits(ops, input, this.trainableUnits);
+    return convcutHead(ops, features, this.config);
+  }
+
+  setLearningRate(lr: number): void {
+    // tfjs' Adam keeps its learning rate in a protected field; Keras schedules set it per epoch.
+    (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
+  }
+  get learningRate(): number {
+    return (this.optimizer as unknown as { learningRate: number }).learningRate;
+  }
+
+  /** One optimisation step on a batch. `labels`: class indices, or soft targets (N × classes). */
+  step(input: tf.Tensor, labels: Int32Array | Float32Array[]): StepResult {
+    const classes = this.config.head.classes.length;
+    const res = tf.tidy(() => {
+      const targets = Array.isArray(labels) ? tf.tensor2d(labels.map((r) => Array.from(r))) : tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat();
+      let logits: tf.Tensor | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        logits = this.forward(this.ops, input).logits;
+        const perSample = tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE);
+        const w = this.classWeights ? tf.sum(tf.mul(targets, this.classWeights), 1) : tf.onesLike(perSample);
+        return tf.mean(tf.mul(perSample, w)) as tf.Scalar;
+      }, this.params.trainable());
+      const names = Object.keys(grads);
+      const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]!)))));
+      const factor = tf.div(this.clipNorm, tf.maximum(norm, this.clipNorm));
+      const clipped: Record<string, tf.Tensor> = {};
+      for (const k of names) clipped[k] = tf.mul(grads[k]!, factor);
+      this.optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));
+      const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(targets, 1)), 'int32'));
+      return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]! };
+    });
+    this.ops.applyPendingUpdates();
+    return res;
+  }
+
+  /** Inference-mode logits and embeddings (dropout off, BatchNorm moving statistics). */
+  predict(input: tf.Tensor): { logits: Float32Array; embedding: Float32Array } {
+    return tf.tidy(() => {
+      const out = this.forward(new TfjsOps(this.params, false), input);
+      return { logits: out.logits.dataSync() as Float32Array, embedding: out.embedding.dataSync() as Float32Array };
+    });
+  }
+
+  dispose(): void {
+    this.params.dispose();
+    this.optimizer.dispose();
+    this.classWeights?.dispose();
+  }
+}
+
+function isBackbone(name: string, units: BackboneUnit[]): boolean {
+  return units.some((u) => u.prefix && name.startsWith(u.prefix));
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeConfig, type ConvCutOptions } from '../src/model/config.js';
+import { decodeNpy, type NdArray } from '../src/util/npy.js';
+
+export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+export function fixtureNpy(rel: string): NdArray {
+  const f = path.join(FIXTURES, rel);
+  return decodeNpy(readFileSync(f), f);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** The small configuration tests use: the `test` ConvNeXt at 112×112 (cut features 7×7×32). */
+export function smallConfig(opts: ConvCutOptions = {}) {
+  return makeConfig({
+    backbone: 'test',
+    inputSize: 112,
+    ...opts,
+    head: { detailFilters: 16, hidden: 8, ...opts.head },
+  });
+}
+
+/** Deterministic pseudo-images, N×S×S×3 in 0..255. */
+export function fakeImages(n: number, s: number, seed = 1): Float32Array {
+  const out = new Float32Array(n * s * s * 3);
+  let x = seed;
+  for (let i = 0; i < out.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = (x >>> 16) % 256;
+  }
+  return out;
+}
