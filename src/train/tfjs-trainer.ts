@@ -29,6 +29,18 @@ export interface StepResult {
   loss: number;
   /** Correct top-1 predictions in the batch. */
   correct: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+/** Keras `global_clipnorm`: scale all gradients by min(1, max / ‖g‖) where ‖g‖ is their joint L2 norm. */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, max: number): { clipped: tf.NamedTensorMap; norm: tf.Scalar } {
+  const names = Object.keys(grads);
+  const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]!))))) as tf.Scalar;
+  const factor = tf.div(max, tf.maximum(norm, max));
+  const clipped: tf.NamedTensorMap = {};
+  for (const k of names) clipped[k] = tf.mul(grads[k]!, factor);
+  return { clipped, norm };
 }
 
 export class TfjsTrainer {
@@ -79,19 +91,17 @@ export class TfjsTrainer {
       const targets = Array.isArray(labels) ? tf.tensor2d(labels.map((r) => Array.from(r))) : tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat();
       let logits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
-        logits = this.forward(this.ops, input).logits;
+        // variableGrads disposes what f creates; keep the logits for the accuracy count.
+        logits = tf.keep(this.forward(this.ops, input).logits);
         const perSample = tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE);
         const w = this.classWeights ? tf.sum(tf.mul(targets, this.classWeights), 1) : tf.onesLike(perSample);
         return tf.mean(tf.mul(perSample, w)) as tf.Scalar;
       }, this.params.trainable());
-      const names = Object.keys(grads);
-      const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]!)))));
-      const factor = tf.div(this.clipNorm, tf.maximum(norm, this.clipNorm));
-      const clipped: Record<string, tf.Tensor> = {};
-      for (const k of names) clipped[k] = tf.mul(grads[k]!, factor);
+      const { clipped, norm } = clipByGlobalNorm(grads, this.clipNorm);
       this.optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));
       const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(targets, 1)), 'int32'));
-      return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]! };
+      tf.dispose(logits);
+      return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]!, gradNorm: norm.dataSync()[0]! };
     });
     this.ops.applyPendingUpdates();
     return res;
