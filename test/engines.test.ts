@@ -29,7 +29,9 @@ function weightsFor(cfg: ConvCutConfig, seed = 3): Weights {
 function tfjsLogits(cfg: ConvCutConfig, w: Weights, images: Float32Array, n: number): Float32Array {
   const params = new TfjsParams(w);
   try {
-    return tf.tidy(() => convcutForward(new TfjsOps(params, false), tf.tensor(images, [n, S, S, 3]), cfg).logits.dataSync() as Float32Array);
+    return tf.tidy(
+      () => convcutForward(new TfjsOps(params, false), tf.tensor(images, [n, S, S, 3]), cfg).logits.dataSync() as Float32Array,
+    );
   } finally {
     params.dispose();
   }

@@ -7,7 +7,12 @@ import type { ConvNeXtConfig } from '../src/model/config.js';
 import { writeKerasH5 } from '../src/weights/keras-h5.js';
 import type { WeightTensor, Weights } from '../src/weights/weight-map.js';
 
-export async function writeKerasConvNeXt(file: string, bb: ConvNeXtConfig, w: Weights, name = `convnext_${bb.size}`): Promise<void> {
+export async function writeKerasConvNeXt(
+  file: string,
+  bb: ConvNeXtConfig,
+  w: Weights,
+  name = `convnext_${bb.size}`,
+): Promise<void> {
   const get = (k: string): WeightTensor => {
     const t = w.get(k);
     if (!t) throw new Error(`missing ${k}`);
@@ -17,7 +22,10 @@ export async function writeKerasConvNeXt(file: string, bb: ConvNeXtConfig, w: We
     { layer: 'input_1', weights: [] },
     {
       layer: `${name}_prestem_normalization`,
-      weights: ['mean', 'variance'].map((v) => ({ name: `${name}_prestem_normalization/${v}:0`, tensor: { shape: [3], data: new Float32Array(3).fill(0.5) } })),
+      weights: ['mean', 'variance'].map((v) => ({
+        name: `${name}_prestem_normalization/${v}:0`,
+        tensor: { shape: [3], data: new Float32Array(3).fill(0.5) },
+      })),
     },
     {
       layer: `${name}_stem`,
@@ -48,7 +56,8 @@ export async function writeKerasConvNeXt(file: string, bb: ConvNeXtConfig, w: We
       if (!w.has(`${p}.conv_dw.weight`)) continue;
       const dw = get(`${p}.conv_dw.weight`);
       const one = (layer: string, vars: [string, string][]) =>
-        w.has(vars[0]![1]) && layers.push({ layer, weights: vars.map(([v, k]) => ({ name: `${layer}/${v}:0`, tensor: get(k) })) });
+        w.has(vars[0]![1]) &&
+        layers.push({ layer, weights: vars.map(([v, k]) => ({ name: `${layer}/${v}:0`, tensor: get(k) })) });
       layers.push({
         layer: `${l}_depthwise_conv`,
         weights: [
@@ -56,10 +65,19 @@ export async function writeKerasConvNeXt(file: string, bb: ConvNeXtConfig, w: We
           { name: `${l}_depthwise_conv/bias:0`, tensor: get(`${p}.conv_dw.bias`) },
         ],
       });
-      one(`${l}_layernorm`, [['gamma', `${p}.norm.weight`], ['beta', `${p}.norm.bias`]]);
-      one(`${l}_pointwise_conv_1`, [['kernel', `${p}.mlp.fc1.weight`], ['bias', `${p}.mlp.fc1.bias`]]);
+      one(`${l}_layernorm`, [
+        ['gamma', `${p}.norm.weight`],
+        ['beta', `${p}.norm.bias`],
+      ]);
+      one(`${l}_pointwise_conv_1`, [
+        ['kernel', `${p}.mlp.fc1.weight`],
+        ['bias', `${p}.mlp.fc1.bias`],
+      ]);
       layers.push({ layer: `${l}_gelu`, weights: [] });
-      one(`${l}_pointwise_conv_2`, [['kernel', `${p}.mlp.fc2.weight`], ['bias', `${p}.mlp.fc2.bias`]]);
+      one(`${l}_pointwise_conv_2`, [
+        ['kernel', `${p}.mlp.fc2.weight`],
+        ['bias', `${p}.mlp.fc2.bias`],
+      ]);
       one(`${l}_layer_scale`, [['Variable', `${p}.gamma`]]);
     }
   }

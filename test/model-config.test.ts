@@ -41,6 +41,8 @@ describe('ConvNeXt configurations and the cut point', () => {
     expect(() => parseCut('stage_2_block_9_layernorm', bb)).toThrow(/blocks 0..8/);
     expect(() => parseCut('stage_2_block_1_mlp', bb)).toThrow(/unknown sub-layer "mlp"/);
     expect(() => parseCut('layer4', bb)).toThrow(/cannot parse cut/);
-    expect(() => describeConvCut(makeConfig({ backbone: 'test', inputSize: 64 }))).toThrow(/needs an input of at least 2 pixels, got 1/);
+    expect(() => describeConvCut(makeConfig({ backbone: 'test', inputSize: 64 }))).toThrow(
+      /needs an input of at least 2 pixels, got 1/,
+    );
   });
 });

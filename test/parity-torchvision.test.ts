@@ -37,7 +37,14 @@ function tfjsFeatures(cut: string, weights: Weights, training: boolean): Float32
   const params = new TfjsParams(weights);
   try {
     // training=true exercises the differentiable formulation of the 7×7 depthwise conv (no dropout in the backbone).
-    return tf.tidy(() => runUnits(new TfjsOps(params, training), tf.tensor(images.data, images.shape), convcutBackbone(configFor(cut))).dataSync() as Float32Array);
+    return tf.tidy(
+      () =>
+        runUnits(
+          new TfjsOps(params, training),
+          tf.tensor(images.data, images.shape),
+          convcutBackbone(configFor(cut)),
+        ).dataSync() as Float32Array,
+    );
   } finally {
     params.dispose();
   }
@@ -66,7 +73,10 @@ describe('parity with torchvision ConvNeXt (test size, random weights)', () => {
   }
 
   it('a Keras-layout .h5 (layer_names/weight_names, nested stem) loads and matches the same reference', async () => {
-    const full = await loadPretrained(path.join(FIXTURES, 'torchvision', 'timm.safetensors'), describeBackbone(configFor('stage_3')).specs);
+    const full = await loadPretrained(
+      path.join(FIXTURES, 'torchvision', 'timm.safetensors'),
+      describeBackbone(configFor('stage_3')).specs,
+    );
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'convcut-h5-')), 'convnext_test_notop.h5');
     await writeKerasConvNeXt(file, makeConfig({ backbone: 'test' }).backbone, full.weights);
     for (const [cut, ref] of CUTS) {

@@ -21,7 +21,7 @@ function tinyProblem(): { images: tf.Tensor4D; labels: Int32Array } {
     for (let y = 0; y < S; y++)
       for (let x = 0; x < S; x++)
         for (let c = 0; c < 3; c++) {
-          const bright = (x < S / 2) === (labels[n] === 0);
+          const bright = x < S / 2 === (labels[n] === 0);
           data[((n * S + y) * S + x) * 3 + c] = (bright ? 200 : 40) + ((n * 31 + y * 7 + x * 3 + c) % 25);
         }
   }
@@ -30,7 +30,9 @@ function tinyProblem(): { images: tf.Tensor4D; labels: Int32Array } {
 
 function lossOf(trainer: TfjsTrainer, input: tf.Tensor, labels: Int32Array): number {
   const { logits } = trainer.predict(input);
-  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 2), tf.tensor2d(logits, [N, 2])).dataSync()[0]!);
+  return tf.tidy(
+    () => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 2), tf.tensor2d(logits, [N, 2])).dataSync()[0]!,
+  );
 }
 
 describe('tfjs training', () => {
@@ -64,7 +66,12 @@ describe('tfjs training', () => {
         expect(now.some((v, i) => v !== blockBefore[i])).toBe(true);
       }
       // BatchNorm moving statistics moved away from their initial values (0 / 1).
-      expect(trainer.params.get('head.bn.running_mean').dataSync().some((v) => v !== 0)).toBe(true);
+      expect(
+        trainer.params
+          .get('head.bn.running_mean')
+          .dataSync()
+          .some((v) => v !== 0),
+      ).toBe(true);
       trainer.dispose();
       input.dispose();
       images.dispose();
@@ -81,7 +88,7 @@ describe('tfjs training', () => {
     expect(Array.from(small)).toEqual([1, 1]);
   });
 
-  it('weights each sample\'s loss by its class weight', () => {
+  it("weights each sample's loss by its class weight", () => {
     const cfg = smallConfig({ head: { classes: ['a', 'b'] } });
     const weights = initWeights(paramSpecs(cfg), 9);
     const feats = tf.randomNormal([N, 7, 7, 32], 0, 50, 'float32', 3);

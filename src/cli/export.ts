@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { exportOnnx, type GraphPart } from '../engine/onnx-export.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { loadCheckpoint } from '../weights/checkpoint.js';
+import type { GraphPart } from '../engine/onnx-export.js';
 
 export function registerExport(program: Command): void {
   program
@@ -9,14 +7,22 @@ export function registerExport(program: Command): void {
     .description('write a checkpoint as an ONNX model for onnxruntime (Node, web, Python, C++)')
     .argument('<checkpoint>', 'convcut checkpoint (.safetensors)')
     .requiredOption('-o, --output <file>', 'output .onnx file')
-    .option('--part <part>', 'full (images → logits, embedding), backbone (images → cut features) or head (features → logits)', 'full')
+    .option(
+      '--part <part>',
+      'full (images → logits, embedding), backbone (images → cut features) or head (features → logits)',
+      'full',
+    )
     .addHelpText(
       'after',
       '\nThe full model takes float32 images (N, S, S, 3), RGB 0..255, and outputs logits (N, classes) and the\n' +
         '32-d embedding; ImageNet normalisation is inside the graph.\n\nExample:\n  convcut export runs/best.safetensors -o convcut.onnx\n',
     )
     .action(async (file: string, o: { output: string; part: GraphPart }) => {
-      if (!['full', 'backbone', 'head'].includes(o.part)) throw new Error(`--part must be full, backbone or head, not "${o.part}"`);
+      if (!['full', 'backbone', 'head'].includes(o.part))
+        throw new Error(`--part must be full, backbone or head, not "${o.part}"`);
+      const { exportOnnx } = await import('../engine/onnx-export.js');
+      const { loadCheckpoint } = await import('../weights/checkpoint.js');
+      const { writeFileAtomic } = await import('../util/atomic.js');
       const ck = await loadCheckpoint(file);
       const bytes = exportOnnx(ck.meta.config, ck.weights, { part: o.part, metadata: { provenance: ck.meta.provenance } });
       await writeFileAtomic(o.output, bytes);

@@ -1,11 +1,4 @@
 import type { Command } from 'commander';
-import { decodeImage, stackImages } from '../data/image.js';
-import { describeBackbone } from '../engine/describe.js';
-import { BackboneRunner } from '../infer/features.js';
-import { makeConfig } from '../model/config.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { encodeNpy } from '../util/npy.js';
-import { loadPretrained } from '../weights/load-pretrained.js';
 import { progressBar } from './progress.js';
 
 export function registerFeatures(program: Command): void {
@@ -13,10 +6,13 @@ export function registerFeatures(program: Command): void {
     .command('features')
     .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
     .argument('<images...>', 'image files (resized to the input size if they are not already)')
-    .requiredOption('--weights <file>', 'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)')
+    .requiredOption(
+      '--weights <file>',
+      'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
+    )
     .requiredOption('-o, --output <file>', 'output .npy file')
     .option('--backbone <size>', 'ConvNeXt size: test, tiny, small, base, large, xlarge', 'base')
-    .option('--cut <name>', 'cut point as a Keras layer name (default: the paper\'s, stage_2_block_23_layernorm for base)')
+    .option('--cut <name>', "cut point as a Keras layer name (default: the paper's, stage_2_block_23_layernorm for base)")
     .option('--input-size <n>', 'square input size', '224')
     .option('--batch-size <n>', 'images per ONNX Runtime call', '8')
     .addHelpText(
@@ -25,23 +21,55 @@ export function registerFeatures(program: Command): void {
         'the model, as the reference Keras code does. Read the result in Python with numpy.load().\n\n' +
         'Example:\n  convcut features --backbone base --weights convnext_base_notop.h5 -o feats.npy faces/*.jpg\n',
     )
-    .action(async (images: string[], o: { weights: string; output: string; backbone: string; cut?: string; inputSize: string; batchSize: string }) => {
-      const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
-      const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
-      const runner = await BackboneRunner.create(cfg, weights);
-      const per = runner.featureShape.reduce((a, b) => a * b, 1);
-      const out = new Float32Array(images.length * per);
-      const bs = Math.max(1, Number(o.batchSize));
-      const bar = progressBar(images.length, 'features');
-      for (let i = 0; i < images.length; i += bs) {
-        const batch = await Promise.all(images.slice(i, i + bs).map((f) => decodeImage(f, cfg.inputSize)));
-        const f = await runner.run(stackImages(batch));
-        out.set(f.data, i * per);
-        bar.tick(batch.length);
-      }
-      bar.stop();
-      await runner.dispose();
-      await writeFileAtomic(o.output, encodeNpy({ shape: [images.length, ...runner.featureShape], data: out }));
-      console.log(`wrote ${o.output}: ${images.length}×${runner.featureShape.join('×')} float32 (weights: ${format})`);
-    });
+    .action(
+      async (
+        images: string[],
+        o: { weights: string; output: string; backbone: string; cut?: string; inputSize: string; batchSize: string },
+      ) => {
+        // Heavy modules (ONNX Runtime, sharp, h5wasm) load only when the command runs, so --help is instant.
+        const { makeConfig } = await import('../model/config.js');
+        const { describeBackbone } = await import('../engine/describe.js');
+        const { loadPretrained } = await import('../weights/load-pretrained.js');
+        const { BackboneRunner } = await import('../infer/features.js');
+        const { decodeImage, stackImages } = await import('../data/image.js');
+        const { encodeNpy } = await import('../util/npy.js');
+        const { writeFileAtomic } = await import('../util/atomic.js');
+        const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
+        const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
+        const runner = await BackboneRunner.create(cfg, weights);
+        const per = runner.featureShape.reduce((a, b) => a * b, 1);
+        const out = new Float32Array(images.length * per);
+        const kept: string[] = [];
+        const bs = Math.max(1, Number(o.batchSize));
+        const bar = progressBar(images.length, 'features');
+        for (let i = 0; i < images.length; i += bs) {
+          const files = images.slice(i, i + bs);
+          const decoded = await Promise.allSettled(files.map((f) => decodeImage(f, cfg.inputSize)));
+          const good = [];
+          for (const [j, d] of decoded.entries()) {
+            // A corrupt image is reported and skipped; the rest of the batch goes on.
+            if (d.status === 'fulfilled') {
+              good.push(d.value);
+              kept.push(files[j]!);
+            } else console.error(`skipped ${(d.reason as Error).message}`);
+          }
+          if (good.length) out.set((await runner.run(stackImages(good))).data, (kept.length - good.length) * per);
+          bar.tick(files.length);
+        }
+        bar.stop();
+        await runner.dispose();
+        if (!kept.length) throw new Error(`none of the ${images.length} images could be decoded`);
+        await writeFileAtomic(
+          o.output,
+          encodeNpy({ shape: [kept.length, ...runner.featureShape], data: out.subarray(0, kept.length * per) }),
+        );
+        // Row i of the array is the i-th line of this list (skipped images are absent from both).
+        await writeFileAtomic(`${o.output}.files.txt`, kept.join('\n') + '\n');
+        const skipped = images.length - kept.length;
+        console.log(
+          `wrote ${o.output}: ${kept.length}×${runner.featureShape.join('×')} float32 (weights: ${format})` +
+            (skipped ? `; ${skipped} image(s) skipped, row order in ${o.output}.files.txt` : ''),
+        );
+      },
+    );
 }

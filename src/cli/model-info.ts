@@ -5,40 +5,53 @@ import { cutName, makeConfig, type AttentionMode } from '../model/config.js';
 export function registerModelInfo(program: Command): void {
   program
     .command('model-info')
-    .description('parameter count, compute and output shape of the cut backbone and of the whole Conv-cut model (no weights needed)')
+    .description(
+      'parameter count, compute and output shape of the cut backbone and of the whole Conv-cut model (no weights needed)',
+    )
     .option('--backbone <size>', 'ConvNeXt size: test, tiny, small, base, large, xlarge', 'base')
-    .option('--cut <name>', 'cut point as a Keras layer name, e.g. stage_2_block_23_layernorm (default: the paper\'s cut, moved for other sizes)')
+    .option(
+      '--cut <name>',
+      "cut point as a Keras layer name, e.g. stage_2_block_23_layernorm (default: the paper's cut, moved for other sizes)",
+    )
     .option('--input-size <n>', 'square input size in pixels', '224')
     .option('--attention <mode>', 'token (default, per image), batch (the reference), none', 'token')
     .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', '7')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n')
-    .action((o: { backbone: string; cut?: string; inputSize: string; attention: AttentionMode; classes: string; json?: boolean }) => {
-      const cfg = makeConfig({
-        backbone: o.backbone,
-        cut: o.cut,
-        inputSize: Number(o.inputSize),
-        head: { attention: o.attention, classes: Array.from({ length: Number(o.classes) }, (_, i) => `class_${i}`) },
-      });
-      const d = describeConvCut(cfg);
-      const info = {
-        backbone: o.backbone,
-        cut: cutName(cfg.cut),
-        kerasCut: `convnext_${o.backbone}_${cutName(cfg.cut)}`,
-        inputShape: [cfg.inputSize, cfg.inputSize, 3],
-        attention: cfg.head.attention,
-        cutBackbone: { params: d.backbone.params, macs: d.backbone.macs, outputShape: d.backbone.outputShape },
-        head: { params: d.head.params, macs: d.head.macs, outputShape: d.head.outputShape },
-        model: { params: d.full.params, macs: d.full.macs, outputShape: d.full.outputShape },
-      };
-      if (o.json) {
-        console.log(JSON.stringify(info, null, 2));
-        return;
-      }
-      const g = (n: number) => `${(n / 1e9).toFixed(2)} GMAC`;
-      console.log(`Conv-cut on ConvNeXt-${o.backbone}, cut at ${info.kerasCut}, input ${cfg.inputSize}×${cfg.inputSize}×3`);
-      console.log(`  cut backbone  ${d.backbone.params.toLocaleString('en-US').padStart(12)} params  ${g(d.backbone.macs).padStart(11)}  → ${d.backbone.outputShape.join('×')}`);
-      console.log(`  head          ${d.head.params.toLocaleString('en-US').padStart(12)} params  ${g(d.head.macs).padStart(11)}  (${cfg.head.attention} attention)`);
-      console.log(`  whole model   ${d.full.params.toLocaleString('en-US').padStart(12)} params  ${g(d.full.macs).padStart(11)}  → ${d.full.outputShape.join('×')} logits`);
-    });
+    .action(
+      (o: { backbone: string; cut?: string; inputSize: string; attention: AttentionMode; classes: string; json?: boolean }) => {
+        const cfg = makeConfig({
+          backbone: o.backbone,
+          cut: o.cut,
+          inputSize: Number(o.inputSize),
+          head: { attention: o.attention, classes: Array.from({ length: Number(o.classes) }, (_, i) => `class_${i}`) },
+        });
+        const d = describeConvCut(cfg);
+        const info = {
+          backbone: o.backbone,
+          cut: cutName(cfg.cut),
+          kerasCut: `convnext_${o.backbone}_${cutName(cfg.cut)}`,
+          inputShape: [cfg.inputSize, cfg.inputSize, 3],
+          attention: cfg.head.attention,
+          cutBackbone: { params: d.backbone.params, macs: d.backbone.macs, outputShape: d.backbone.outputShape },
+          head: { params: d.head.params, macs: d.head.macs, outputShape: d.head.outputShape },
+          model: { params: d.full.params, macs: d.full.macs, outputShape: d.full.outputShape },
+        };
+        if (o.json) {
+          console.log(JSON.stringify(info, null, 2));
+          return;
+        }
+        const g = (n: number) => `${(n / 1e9).toFixed(2)} GMAC`;
+        console.log(`Conv-cut on ConvNeXt-${o.backbone}, cut at ${info.kerasCut}, input ${cfg.inputSize}×${cfg.inputSize}×3`);
+        console.log(
+          `  cut backbone  ${d.backbone.params.toLocaleString('en-US').padStart(12)} params  ${g(d.backbone.macs).padStart(11)}  → ${d.backbone.outputShape.join('×')}`,
+        );
+        console.log(
+          `  head          ${d.head.params.toLocaleString('en-US').padStart(12)} params  ${g(d.head.macs).padStart(11)}  (${cfg.head.attention} attention)`,
+        );
+        console.log(
+          `  whole model   ${d.full.params.toLocaleString('en-US').padStart(12)} params  ${g(d.full.macs).padStart(11)}  → ${d.full.outputShape.join('×')} logits`,
+        );
+      },
+    );
 }

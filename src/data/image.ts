@@ -27,7 +27,11 @@ export class ImageDecodeError extends Error {
 /** Maximum number of input pixels accepted (guards against decompression bombs). */
 export const MAX_INPUT_PIXELS = 100_000_000;
 
-export async function decodeImage(input: string | Uint8Array, size: number, name = typeof input === 'string' ? input : '<buffer>'): Promise<DecodedImage> {
+export async function decodeImage(
+  input: string | Uint8Array,
+  size: number,
+  name = typeof input === 'string' ? input : '<buffer>',
+): Promise<DecodedImage> {
   try {
     const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
       .rotate()

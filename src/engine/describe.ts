@@ -20,7 +20,11 @@ export interface ModelSummary {
   full: PartSummary;
 }
 
-function summarise(ops: ShapeOps, out: number[], since: { params: number; macs: number; specs: number } = { params: 0, macs: 0, specs: 0 }): PartSummary {
+function summarise(
+  ops: ShapeOps,
+  out: number[],
+  since: { params: number; macs: number; specs: number } = { params: 0, macs: 0, specs: 0 },
+): PartSummary {
   const specs = [...ops.params.values()];
   return {
     params: countParams(specs) - since.params,

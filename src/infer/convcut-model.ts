@@ -47,7 +47,11 @@ export class ConvCutModel {
     readonly id: string,
   ) {}
 
-  static async fromWeights(config: ConvCutConfig, weights: Weights, opts: SessionOptions & { id?: string } = {}): Promise<ConvCutModel> {
+  static async fromWeights(
+    config: ConvCutConfig,
+    weights: Weights,
+    opts: SessionOptions & { id?: string } = {},
+  ): Promise<ConvCutModel> {
     const session = await createSession(exportOnnx(config, weights), opts);
     return new ConvCutModel(config, session, opts.id ?? 'in-memory');
   }
@@ -69,7 +73,7 @@ export class ConvCutModel {
       if (parsed.part !== 'full') throw new Error(`it holds the ${parsed.part} only`);
       config = parsed.config;
     } catch (e) {
-      throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`);
+      throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`, { cause: e });
     }
     return new ConvCutModel(config, await createSession(bytes, opts), file);
   }

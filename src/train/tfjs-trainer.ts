@@ -88,7 +88,9 @@ export class TfjsTrainer {
   step(input: tf.Tensor, labels: Int32Array | Float32Array[]): StepResult {
     const classes = this.config.head.classes.length;
     const res = tf.tidy(() => {
-      const targets = Array.isArray(labels) ? tf.tensor2d(labels.map((r) => Array.from(r))) : tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat();
+      const targets = Array.isArray(labels)
+        ? tf.tensor2d(labels.map((r) => Array.from(r)))
+        : tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat();
       let logits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         // variableGrads disposes what f creates; keep the logits for the accuracy count.

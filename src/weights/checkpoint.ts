@@ -30,7 +30,12 @@ export interface Checkpoint {
   weights: Weights;
 }
 
-export async function saveCheckpoint(file: string, config: ConvCutConfig, weights: Weights, provenance: Record<string, unknown> = {}): Promise<void> {
+export async function saveCheckpoint(
+  file: string,
+  config: ConvCutConfig,
+  weights: Weights,
+  provenance: Record<string, unknown> = {},
+): Promise<void> {
   checkWeights(paramSpecs(config), weights, 'checkpoint being saved');
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
@@ -54,7 +59,9 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   try {
     bytes = await fs.readFile(file);
   } catch (e) {
-    throw new Error(`${file}: cannot read checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new Error(`${file}: cannot read checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+      cause: e,
+    });
   }
   const { tensors, metadata } = decodeSafetensors(bytes, file);
   if (!metadata.convcut) throw new Error(`${file}: a safetensors file, but not a convcut checkpoint (no "convcut" metadata)`);
@@ -62,10 +69,12 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   try {
     meta = JSON.parse(metadata.convcut) as CheckpointMeta;
   } catch (e) {
-    throw new Error(`${file}: checkpoint metadata is not JSON (${(e as Error).message})`);
+    throw new Error(`${file}: checkpoint metadata is not JSON (${(e as Error).message})`, { cause: e });
   }
-  if (meta.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: metadata format is "${meta.format}", expected ${CHECKPOINT_FORMAT}`);
-  if (meta.version > CHECKPOINT_VERSION) throw new Error(`${file}: checkpoint version ${meta.version} is newer than this convcut reads (${CHECKPOINT_VERSION})`);
+  if (meta.format !== CHECKPOINT_FORMAT)
+    throw new Error(`${file}: metadata format is "${meta.format}", expected ${CHECKPOINT_FORMAT}`);
+  if (meta.version > CHECKPOINT_VERSION)
+    throw new Error(`${file}: checkpoint version ${meta.version} is newer than this convcut reads (${CHECKPOINT_VERSION})`);
   checkWeights(paramSpecs(meta.config), tensors, file);
   return { meta, weights: tensors };
 }

@@ -25,7 +25,9 @@ export function mapTimmKey(key: string, t: WeightTensor): Mapped {
     const isConv = t.shape.length === 4;
     return { name: key, tensor: isConv ? permute(t, OIHW_TO_HWIO) : t };
   }
-  const m = /^stages\.(\d+)\.blocks\.(\d+)\.(conv_dw\.(weight|bias)|norm\.(weight|bias)|mlp\.fc[12]\.(weight|bias)|gamma)$/.exec(key);
+  const m = /^stages\.(\d+)\.blocks\.(\d+)\.(conv_dw\.(weight|bias)|norm\.(weight|bias)|mlp\.fc[12]\.(weight|bias)|gamma)$/.exec(
+    key,
+  );
   if (!m) return undefined;
   const leaf = m[3]!;
   if (leaf === 'conv_dw.weight') return { name: key, tensor: permute(t, DW_TO_HWC1) };

@@ -28,7 +28,7 @@ export async function readKerasH5(file: string): Promise<KerasWeight[]> {
   try {
     f = new h5wasm.File(file, 'r');
   } catch (e) {
-    throw new Error(`${file}: cannot open as HDF5 (${(e as Error).message})`);
+    throw new Error(`${file}: cannot open as HDF5 (${(e as Error).message})`, { cause: e });
   }
   try {
     let root: InstanceType<typeof h5wasm.Group> = f;
@@ -44,7 +44,8 @@ export async function readKerasH5(file: string): Promise<KerasWeight[]> {
       const names = 'weight_names' in g.attrs ? strings(g.attrs['weight_names']!.value).filter(Boolean) : [];
       for (const weightName of names) {
         const d = g.get(weightName);
-        if (!(d instanceof h5wasm.Dataset)) throw new Error(`${file}: ${layer} lists weight "${weightName}" but the dataset is missing`);
+        if (!(d instanceof h5wasm.Dataset))
+          throw new Error(`${file}: ${layer} lists weight "${weightName}" but the dataset is missing`);
         const value = d.value;
         if (!(value instanceof Float32Array || value instanceof Float64Array)) {
           throw new Error(`${file}: ${layer}/${weightName} is not a float dataset`);
@@ -59,11 +60,17 @@ export async function readKerasH5(file: string): Promise<KerasWeight[]> {
 }
 
 /** Write a Keras-layout weight file (tests and converters). */
-export async function writeKerasH5(file: string, layers: { layer: string; weights: { name: string; tensor: WeightTensor }[] }[]): Promise<void> {
+export async function writeKerasH5(
+  file: string,
+  layers: { layer: string; weights: { name: string; tensor: WeightTensor }[] }[],
+): Promise<void> {
   await h5wasm.ready;
   const f = new h5wasm.File(file, 'w');
   try {
-    f.create_attribute('layer_names', layers.map((l) => l.layer));
+    f.create_attribute(
+      'layer_names',
+      layers.map((l) => l.layer),
+    );
     f.create_attribute('backend', 'tensorflow');
     f.create_attribute('keras_version', '2.10.0');
     for (const l of layers) {

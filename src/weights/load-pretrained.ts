@@ -19,12 +19,14 @@ export interface Pretrained {
   dropped: number;
 }
 
-export async function readPretrainedEntries(file: string): Promise<{ format: PretrainedFormat; entries: { key: string; map: () => Mapped }[] }> {
+export async function readPretrainedEntries(
+  file: string,
+): Promise<{ format: PretrainedFormat; entries: { key: string; map: () => Mapped }[] }> {
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(file);
   } catch (e) {
-    throw new Error(`${file}: cannot read weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new Error(`${file}: cannot read weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
   if (isHdf5(bytes)) {
     const ws = await readKerasH5(file);
@@ -65,7 +67,14 @@ export async function loadPretrained(file: string, specs: ParamSpec[]): Promise<
     }
   }
   if (convnextKeys === 0) {
-    throw new Error(`${file}: no ConvNeXt weights found in this ${format} file (first keys: ${entries.slice(0, 3).map((e) => e.key).join(', ') || 'none'})`);
+    throw new Error(
+      `${file}: no ConvNeXt weights found in this ${format} file (first keys: ${
+        entries
+          .slice(0, 3)
+          .map((e) => e.key)
+          .join(', ') || 'none'
+      })`,
+    );
   }
   if (unexpected.length) throw new WeightMismatchError(`${file} (${format})`, [], unexpected, []);
   checkWeights(specs, weights, `${file} (${format})`);

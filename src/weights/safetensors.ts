@@ -35,7 +35,8 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
   if (bytes.length < 8) fail(`only ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = Number(view.getBigUint64(0, true));
-  if (hlen > bytes.length - 8) fail(`header says ${hlen} bytes but the file has ${bytes.length - 8} after the length (truncated?)`);
+  if (hlen > bytes.length - 8)
+    fail(`header says ${hlen} bytes but the file has ${bytes.length - 8} after the length (truncated?)`);
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hlen)));

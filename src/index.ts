@@ -1,0 +1,22 @@
+/** convcut's library API. */
+export { loadModel, ConvCutModel, softmaxRows, type Prediction, type ImageInput } from './infer/convcut-model.js';
+export { BackboneRunner } from './infer/features.js';
+export {
+  makeConfig,
+  parseCut,
+  cutName,
+  backboneConfig,
+  RAFDB_CLASSES,
+  FERPLUS_CLASSES,
+  IMAGENET_NORMALISATION,
+  type ConvCutConfig,
+  type ConvCutOptions,
+  type AttentionMode,
+  type CutPoint,
+} from './model/config.js';
+export { describeConvCut, describeBackbone, paramSpecs } from './engine/describe.js';
+export { exportOnnx, type GraphPart } from './engine/onnx-export.js';
+export { loadPretrained } from './weights/load-pretrained.js';
+export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './weights/checkpoint.js';
+export { initWeights, type Weights } from './weights/weight-map.js';
+export { decodeImage } from './data/image.js';

@@ -1,0 +1,137 @@
+/** The network commands as users run them: model-info, features, export. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { paramSpecs } from '../src/engine/describe.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { decodeNpy } from '../src/util/npy.js';
+import { saveCheckpoint } from '../src/weights/checkpoint.js';
+import { initWeights } from '../src/weights/weight-map.js';
+import { FIXTURES, fixtureNpy, maxAbsDiff, smallConfig } from './helpers.js';
+
+const BIN = path.join(path.dirname(FIXTURES), '..', 'bin', 'convcut.js');
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(tmpdir(), 'convcut-cli-'));
+
+async function convcut(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('convcut CLI: network commands', () => {
+  it('model-info --json reports the paper cut of ConvNeXt-Base', async () => {
+    const r = await convcut('model-info', '--backbone', 'base', '--cut', 'stage_2_block_23_layernorm', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.cutBackbone.params).toBe(51_640_448);
+    expect(info.cutBackbone.outputShape).toEqual([14, 14, 512]);
+    expect(info.kerasCut).toBe('convnext_base_stage_2_block_23_layernorm');
+    expect(info.model.outputShape).toEqual([7]);
+    const human = await convcut('model-info', '--backbone', 'tiny');
+    expect(human.stdout).toMatch(/cut at convnext_tiny_stage_2_block_5_layernorm/);
+  });
+
+  it('features: images on disk + torchvision weights → .npy equal to torchvision at the cut', async () => {
+    const images = fixtureNpy('torchvision/images.npy');
+    const per = 64 * 64 * 3;
+    const files: string[] = [];
+    for (let i = 0; i < images.shape[0]!; i++) {
+      const f = path.join(dir, `face_${i}.png`);
+      await sharp(Buffer.from(Uint8Array.from(images.data.subarray(i * per, (i + 1) * per))), {
+        raw: { width: 64, height: 64, channels: 3 },
+      })
+        .png()
+        .toFile(f);
+      files.push(f);
+    }
+    const out = path.join(dir, 'feats.npy');
+    const weights = path.join(FIXTURES, 'torchvision', 'torchvision.safetensors');
+    const r = await convcut(
+      'features',
+      '--backbone',
+      'test',
+      '--input-size',
+      '64',
+      '--weights',
+      weights,
+      '-o',
+      out,
+      '--batch-size',
+      '2',
+      ...files,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const got = decodeNpy(readFileSync(out));
+    const ref = fixtureNpy('torchvision/cut_layernorm.npy');
+    expect(got.shape).toEqual(ref.shape);
+    expect(maxAbsDiff(got.data, ref.data)).toBeLessThan(1e-4);
+  });
+
+  it('features: a bad weight file or image is one clear line on stderr and a non-zero exit', async () => {
+    const bad = path.join(dir, 'weights.bin');
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
+      .png()
+      .toFile(bad);
+    const r = await convcut('features', '--backbone', 'test', '--weights', bad, '-o', path.join(dir, 'x.npy'), bad);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `convcut: ${bad}: unknown weight format (expected a Keras .h5 or a timm/torchvision .safetensors file)`,
+    );
+    const weights = path.join(FIXTURES, 'torchvision', 'torchvision.safetensors');
+    // A file that is not an image is skipped and reported; the others are still processed.
+    const out = path.join(dir, 'x.npy');
+    const r2 = await convcut(
+      'features',
+      '--backbone',
+      'test',
+      '--input-size',
+      '64',
+      '--weights',
+      weights,
+      '-o',
+      out,
+      weights,
+      path.join(dir, 'face_1.png'),
+    );
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toMatch(/^skipped .*torchvision\.safetensors: cannot decode image/);
+    expect(decodeNpy(readFileSync(out)).shape[0]).toBe(1);
+    expect(readFileSync(`${out}.files.txt`, 'utf8')).toBe(`${path.join(dir, 'face_1.png')}\n`);
+    const r3 = await convcut('features', '--backbone', 'test', '--input-size', '64', '--weights', weights, '-o', out, weights);
+    expect(r3.code).toBe(1);
+    expect(r3.stderr).toMatch(/convcut: none of the 1 images could be decoded\n$/);
+    expect(r3.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('export: checkpoint → ONNX file that loads and predicts exactly as the checkpoint', async () => {
+    const cfg = smallConfig();
+    const ck = path.join(dir, 'model.safetensors');
+    await saveCheckpoint(ck, cfg, initWeights(paramSpecs(cfg), 8), { seed: 8 });
+    const onnxFile = path.join(dir, 'model.onnx');
+    const r = await convcut('export', ck, '-o', onnxFile);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*model\.onnx/);
+    const img = path.join(dir, 'face_0.png');
+    const a = await ConvCutModel.load(ck);
+    const b = await ConvCutModel.load(onnxFile);
+    expect(b.config).toEqual(cfg);
+    const [pa] = await a.predict([img]);
+    const [pb] = await b.predict([img]);
+    expect(maxAbsDiff(pa!.probabilities, pb!.probabilities)).toBeLessThan(1e-6);
+    const backbone = await convcut('export', ck, '-o', path.join(dir, 'bb.onnx'), '--part', 'backbone');
+    expect(backbone.code).toBe(0);
+    await expect(ConvCutModel.load(path.join(dir, 'bb.onnx'))).rejects.toThrow(
+      /not a convcut checkpoint or full convcut ONNX model \(it holds the backbone only\)/,
+    );
+  });
+});
