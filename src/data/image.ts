@@ -5,7 +5,8 @@
  * bilinear resize to the model's square input, ignoring aspect ratio as Keras'
  * `image_dataset_from_directory` does.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import type { PixelSource } from './dataset.js';
 
 export interface DecodedImage {
   /** H × W × 3, RGB, 0..255. */
@@ -27,13 +28,25 @@ export class ImageDecodeError extends Error {
 /** Maximum number of input pixels accepted (guards against decompression bombs). */
 export const MAX_INPUT_PIXELS = 100_000_000;
 
-export async function decodeImage(
-  input: string | Uint8Array,
-  size: number,
-  name = typeof input === 'string' ? input : '<buffer>',
-): Promise<DecodedImage> {
+export type ImageSource = string | Uint8Array | PixelSource;
+
+function open(input: ImageSource): Sharp {
+  const opts: SharpOptions = { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' };
+  if (typeof input === 'string' || input instanceof Uint8Array) return sharp(input, opts);
+  if (input.kind === 'file') return sharp(input.path, opts);
+  const { width, height, channels } = input;
+  return sharp(input.data, { ...opts, raw: { width, height, channels } });
+}
+
+export function sourceName(input: ImageSource): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof Uint8Array) return '<buffer>';
+  return input.kind === 'file' ? input.path : input.origin;
+}
+
+export async function decodeImage(input: ImageSource, size: number, name = sourceName(input)): Promise<DecodedImage> {
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    const { data, info } = await open(input)
       .rotate()
       .toColourspace('srgb')
       .removeAlpha()
@@ -56,4 +69,29 @@ export function stackImages(images: DecodedImage[]): { data: Float32Array; shape
   const data = new Float32Array(images.length * per);
   images.forEach((im, i) => data.set(im.data, i * per));
   return { data, shape: [images.length, s, s, 3] };
+}
+
+/**
+ * Decode many images with `concurrency` in flight (sharp works on libuv's thread pool, so 2 keeps
+ * both cores busy). Failures are returned, not thrown: one corrupt image never stops a batch.
+ */
+export async function decodeMany(
+  inputs: ImageSource[],
+  size: number,
+  concurrency = 2,
+): Promise<({ ok: true; image: DecodedImage } | { ok: false; error: ImageDecodeError })[]> {
+  const out = new Array<{ ok: true; image: DecodedImage } | { ok: false; error: ImageDecodeError }>(inputs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < inputs.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, image: await decodeImage(inputs[i]!, size) };
+      } catch (e) {
+        out[i] = { ok: false, error: e instanceof ImageDecodeError ? e : new ImageDecodeError(sourceName(inputs[i]!), String(e)) };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return out;
 }
