@@ -25,7 +25,11 @@ async function timeSession(session: ort.InferenceSession, shape: (b: number) => 
   const out: Record<number, number> = {};
   for (const b of BATCHES) {
     const dims = shape(b);
-    const x = new ort.Tensor('float32', new Float32Array(dims.reduce((p, q) => p * q, 1)).map(() => Math.random() * 255), dims);
+    const x = new ort.Tensor(
+      'float32',
+      new Float32Array(dims.reduce((p, q) => p * q, 1)).map(() => Math.random() * 255),
+      dims,
+    );
     const feeds = { [session.inputNames[0]!]: x };
     await session.run(feeds); // warm-up
     let best = Infinity;
@@ -43,25 +47,40 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'convcut-bench-'));
 const torchOnnx = path.join(tmp, 'torch-cut.onnx');
 console.error('PyTorch (tuned) timing + torch.onnx export ...');
 const torch = JSON.parse(
-  execFileSync(process.env.PYTHON ?? '/usr/bin/python3', [path.join(import.meta.dirname, 'torch_backbone.py'), '--reps', String(reps), '--export', torchOnnx], {
-    env: { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' },
-    encoding: 'utf8',
-  }),
+  execFileSync(
+    process.env.PYTHON ?? '/usr/bin/python3',
+    [path.join(import.meta.dirname, 'torch_backbone.py'), '--reps', String(reps), '--export', torchOnnx],
+    {
+      env: { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' },
+      encoding: 'utf8',
+    },
+  ),
 ) as { torch: string; params: number; ms_per_image: Record<string, number> };
 
 console.error('convcut graph ...');
 const cfg = makeConfig({ backbone: 'base' });
 const bb = describeBackbone(cfg);
-const convcut = await timeSession(await createSession(exportOnnx(cfg, initWeights(bb.specs, 0), { part: 'backbone' })), (b) => [b, 224, 224, 3]);
+const convcut = await timeSession(await createSession(exportOnnx(cfg, initWeights(bb.specs, 0), { part: 'backbone' })), (b) => [
+  b,
+  224,
+  224,
+  3,
+]);
 console.error('bare ORT (torch.onnx export) ...');
 const bare = await timeSession(await createSession(torchOnnx), (b) => [b, 3, 224, 224]);
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`Date ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length}× ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, torch ${torch.torch}; best of ${reps}.`);
+console.log(
+  `Date ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length}× ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}, torch ${torch.torch}; best of ${reps}.`,
+);
 console.log(`Parameters: convcut ${bb.params.toLocaleString('en-US')}, torch ${torch.params.toLocaleString('en-US')}.\n`);
-console.log('| batch | convcut graph (ORT) ms/img | bare ORT (torch.onnx) ms/img | tuned PyTorch ms/img | convcut / bare ORT | convcut / PyTorch |');
+console.log(
+  '| batch | convcut graph (ORT) ms/img | bare ORT (torch.onnx) ms/img | tuned PyTorch ms/img | convcut / bare ORT | convcut / PyTorch |',
+);
 console.log('|---|---|---|---|---|---|');
 for (const b of BATCHES) {
   const t = torch.ms_per_image[String(b)]!;
-  console.log(`| ${b} | ${convcut[b]!.toFixed(0)} | ${bare[b]!.toFixed(0)} | ${t.toFixed(0)} | ${(convcut[b]! / bare[b]!).toFixed(2)} | ${(convcut[b]! / t).toFixed(2)} |`);
+  console.log(
+    `| ${b} | ${convcut[b]!.toFixed(0)} | ${bare[b]!.toFixed(0)} | ${t.toFixed(0)} | ${(convcut[b]! / bare[b]!).toFixed(2)} | ${(convcut[b]! / t).toFixed(2)} |`,
+  );
 }

@@ -1,9 +1,7 @@
 /** The network commands as users run them: model-info, features, export. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
@@ -11,21 +9,9 @@ import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { decodeNpy } from '../src/util/npy.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { FIXTURES, fixtureNpy, maxAbsDiff, smallConfig } from './helpers.js';
+import { convcut, FIXTURES, fixtureNpy, maxAbsDiff, smallConfig } from './helpers.js';
 
-const BIN = path.join(path.dirname(FIXTURES), '..', 'bin', 'convcut.js');
-const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-cli-'));
-
-async function convcut(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 describe('convcut CLI: network commands', () => {
   it('model-info --json reports the paper cut of ConvNeXt-Base', async () => {

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { makeConfig, type ConvCutOptions } from '../src/model/config.js';
 import { decodeNpy, type NdArray } from '../src/util/npy.js';
 
@@ -37,4 +39,17 @@ export function fakeImages(n: number, s: number, seed = 1): Float32Array {
     out[i] = (x >>> 16) % 256;
   }
   return out;
+}
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'convcut.js');
+
+/** Run the `convcut` CLI as a user would; never throws on a non-zero exit. */
+export async function convcut(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 26 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
 }

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerExport } from './export.js';
 import { registerFeatures } from './features.js';
 import { registerModelInfo } from './model-info.js';
+import { registerData } from './data.js';
 
 const program = new Command();
 program
@@ -17,6 +18,7 @@ program
 registerModelInfo(program);
 registerFeatures(program);
 registerExport(program);
+registerData(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -13,8 +13,7 @@ export function hflip(img: DecodedImage): DecodedImage {
   const { width: w, height: h, data } = img;
   const out = new Float32Array(data.length);
   for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++)
-      for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = data[(y * w + (w - 1 - x)) * 3 + c]!;
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = data[(y * w + (w - 1 - x)) * 3 + c]!;
   return { ...img, data: out };
 }
 
@@ -25,7 +24,8 @@ export function adjustContrast(img: DecodedImage, factor: number): DecodedImage 
   for (let c = 0; c < 3; c++) mean[c]! /= n;
   const out = new Float32Array(img.data.length);
   for (let i = 0; i < n; i++)
-    for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.min(255, Math.max(0, (img.data[i * 3 + c]! - mean[c]!) * factor + mean[c]!));
+    for (let c = 0; c < 3; c++)
+      out[i * 3 + c] = Math.min(255, Math.max(0, (img.data[i * 3 + c]! - mean[c]!) * factor + mean[c]!));
   return { ...img, data: out };
 }
 
@@ -74,7 +74,14 @@ export interface AugmentOptions {
   erase: number;
 }
 
-export const REFERENCE_AUGMENTATION: AugmentOptions = { flip: true, contrast: 0.3, cropScale: 0, rotate: 0, brightness: 0, erase: 0 };
+export const REFERENCE_AUGMENTATION: AugmentOptions = {
+  flip: true,
+  contrast: 0.3,
+  cropScale: 0,
+  rotate: 0,
+  brightness: 0,
+  erase: 0,
+};
 
 export class Augmenter {
   private rng: Rng;
@@ -115,7 +122,8 @@ export class Augmenter {
       const x0 = rng.int(out.width - ew);
       const y0 = rng.int(out.height - eh);
       const data = out.data.slice();
-      for (let y = y0; y < y0 + eh; y++) for (let x = x0; x < x0 + ew; x++) for (let c = 0; c < 3; c++) data[(y * out.width + x) * 3 + c] = rng.uniform(0, 255);
+      for (let y = y0; y < y0 + eh; y++)
+        for (let x = x0; x < x0 + ew; x++) for (let c = 0; c < 3; c++) data[(y * out.width + x) * 3 + c] = rng.uniform(0, 255);
       out = { ...out, data };
     }
     return out;

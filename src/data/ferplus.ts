@@ -21,7 +21,18 @@ export type FerplusMode = 'majority' | 'probability' | 'crossentropy' | 'multi-t
 export const FERPLUS_MODES: FerplusMode[] = ['majority', 'probability', 'crossentropy', 'multi-target'];
 
 /** fer2013new.csv vote columns, in file order. */
-export const FERPLUS_VOTE_COLUMNS = ['neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear', 'contempt', 'unknown', 'NF'];
+export const FERPLUS_VOTE_COLUMNS = [
+  'neutral',
+  'happiness',
+  'surprise',
+  'sadness',
+  'anger',
+  'disgust',
+  'fear',
+  'contempt',
+  'unknown',
+  'NF',
+];
 const USAGE: Record<string, Split> = { Training: 'train', PublicTest: 'valid', PrivateTest: 'test' };
 
 /**
@@ -109,7 +120,10 @@ export async function readFerplus(dir: string, opts: { mode?: FerplusMode } = {}
   const ferRows = ferLines.slice(1).filter((l, i) => l.trim() || i < ferLines.length - 2);
   const newRows = newLines.slice(1).filter((l, i) => l.trim() || i < newLines.length - 2);
   if (ferRows.length !== newRows.length) {
-    problems.push({ file: newFile, message: `has ${newRows.length} rows but fer2013.csv has ${ferRows.length}; rows are matched by position` });
+    problems.push({
+      file: newFile,
+      message: `has ${newRows.length} rows but fer2013.csv has ${ferRows.length}; rows are matched by position`,
+    });
   }
   const n = Math.min(ferRows.length, newRows.length);
   for (let i = 0; i < n; i++) {
@@ -130,7 +144,11 @@ export async function readFerplus(dir: string, opts: { mode?: FerplusMode } = {}
       continue;
     }
     if (v[0]!.trim() !== f[ui!]!.trim()) {
-      problems.push({ file: newFile, line, message: `Usage "${v[0]}" differs from fer2013.csv's "${f[ui!]}" (files out of step?)` });
+      problems.push({
+        file: newFile,
+        line,
+        message: `Usage "${v[0]}" differs from fer2013.csv's "${f[ui!]}" (files out of step?)`,
+      });
       continue;
     }
     if (!v[1]!.trim()) {
@@ -173,6 +191,10 @@ export async function readFerplus(dir: string, opts: { mode?: FerplusMode } = {}
     classes: [...FERPLUS_CLASSES],
     samples,
     problems,
-    notes: [`label mode: ${mode}`, `${removed} rows removed by FERPlus (empty image name)`, `${dropped} images dropped by the ${mode} rule (unknown, non-face or no agreement)`],
+    notes: [
+      `label mode: ${mode}`,
+      `${removed} rows removed by FERPlus (empty image name)`,
+      `${dropped} images dropped by the ${mode} rule (unknown, non-face or no agreement)`,
+    ],
   };
 }

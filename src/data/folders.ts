@@ -86,7 +86,8 @@ export async function readManifest(file: string): Promise<Dataset> {
   const pi = header.indexOf('path');
   const li = header.indexOf('label');
   const si = header.indexOf('split');
-  if (pi < 0 || li < 0) throw new Error(`${file}:1: a manifest needs a header with columns path,label[,split]; got "${lines[0]}"`);
+  if (pi < 0 || li < 0)
+    throw new Error(`${file}:1: a manifest needs a header with columns path,label[,split]; got "${lines[0]}"`);
   const rows: { line: number; path: string; label: string; split: string }[] = [];
   const problems: Problem[] = [];
   const base = path.dirname(file);

@@ -16,7 +16,10 @@ export interface SplitRecord {
 
 export function carveValidation(ds: Dataset, fraction: number, seed: number): { samples: Sample[]; record: SplitRecord } {
   if (ds.samples.some((s) => s.split === 'valid')) {
-    return { samples: ds.samples, record: { seed, fraction, source: 'dataset', validIds: ds.samples.filter((s) => s.split === 'valid').map((s) => s.id) } };
+    return {
+      samples: ds.samples,
+      record: { seed, fraction, source: 'dataset', validIds: ds.samples.filter((s) => s.split === 'valid').map((s) => s.id) },
+    };
   }
   if (!(fraction > 0 && fraction < 1)) throw new Error(`validation fraction must be in (0, 1), got ${fraction}`);
   const rng = new Rng(seed);
@@ -38,6 +41,9 @@ export function applySplit(ds: Dataset, record: SplitRecord): Sample[] {
   const ids = new Set(record.validIds);
   const known = new Set(ds.samples.map((s) => s.id));
   const missing = record.validIds.filter((id) => !known.has(id));
-  if (missing.length) throw new Error(`the recorded validation split names ${missing.length} sample(s) not in the data set (e.g. ${missing[0]}): the data changed`);
+  if (missing.length)
+    throw new Error(
+      `the recorded validation split names ${missing.length} sample(s) not in the data set (e.g. ${missing[0]}): the data changed`,
+    );
   return ds.samples.map((s) => (ids.has(s.id) ? { ...s, split: 'valid' as const } : s));
 }

@@ -151,14 +151,23 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
           const aby = bY - ay;
           const tt = Math.min(1, Math.max(0, ((u - ax) * abx + (v - ay) * aby) / (abx * abx + aby * aby)));
           const bd = Math.hypot(u - (ax + tt * abx), v - (ay + tt * aby)) - id.brow;
-          paint(id.hair.map((c) => c * 0.7), smooth(bd, aa));
+          paint(
+            id.hair.map((c) => c * 0.7),
+            smooth(bd, aa),
+          );
         }
         // nose and disgust wrinkles
-        paint(id.skin.map((c) => c * 0.75), smooth(Math.hypot(u / 0.025, (v - 0.07) / 0.012) - 1, 0.2) * 0.8);
+        paint(
+          id.skin.map((c) => c * 0.75),
+          smooth(Math.hypot(u / 0.025, (v - 0.07) / 0.012) - 1, 0.2) * 0.8,
+        );
         if (e.wrinkle > 0.05) {
           for (const side of [-1, 1]) {
             const wd = Math.abs(u - side * 0.035 - (v - 0.02) * side * 0.6) - 0.004;
-            paint(id.skin.map((c) => c * 0.55), smooth(wd, aa) * (v > -0.02 && v < 0.06 ? Math.min(1, e.wrinkle) : 0));
+            paint(
+              id.skin.map((c) => c * 0.55),
+              smooth(wd, aa) * (v > -0.02 && v < 0.06 ? Math.min(1, e.wrinkle) : 0),
+            );
           }
         }
         // mouth: corners lift with `curve`, one side with `asym`; opens between two lip curves
@@ -175,7 +184,8 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
           }
         }
       }
-      for (let c = 0; c < 3; c++) out[(py * size + px) * 3 + c] = Math.max(0, Math.min(255, Math.round(col[c]! + rng.normal() * noise)));
+      for (let c = 0; c < 3; c++)
+        out[(py * size + px) * 3 + c] = Math.max(0, Math.min(255, Math.round(col[c]! + rng.normal() * noise)));
     }
   }
   return out;
@@ -208,7 +218,8 @@ function plan(classes: string[], o: Required<SyntheticOptions>): Planned[] {
     ['train', o.trainPerClass, train],
     ['test', o.testPerClass, test],
   ] as const) {
-    for (const cls of classes) for (let i = 0; i < n; i++) out.push({ cls, split, identity: ids[rng.int(ids.length)]!, seed: rng.fork() });
+    for (const cls of classes)
+      for (let i = 0; i < n; i++) out.push({ cls, split, identity: ids[rng.int(ids.length)]!, seed: rng.fork() });
   }
   return out;
 }
@@ -222,7 +233,11 @@ const defaults = (o: SyntheticOptions): Required<SyntheticOptions> => ({
 });
 
 /** Write a RAF-DB basic tree (aligned 100×100 JPEGs + list_patition_label.txt) under `dir`. */
-export async function writeSyntheticRafdb(dir: string, opts: SyntheticOptions = {}, onImage?: () => void): Promise<{ root: string; images: number }> {
+export async function writeSyntheticRafdb(
+  dir: string,
+  opts: SyntheticOptions = {},
+  onImage?: () => void,
+): Promise<{ root: string; images: number }> {
   const o = defaults(opts);
   const root = path.join(dir, 'basic');
   const imgDir = path.join(root, 'Image', 'aligned');
@@ -243,7 +258,9 @@ export async function writeSyntheticRafdb(dir: string, opts: SyntheticOptions = 
     while (next < jobs.length) {
       const { it, file } = jobs[next++]!;
       const rgb = renderFace(it.cls, it.identity, new Rng(it.seed), 100);
-      await sharp(rgb, { raw: { width: 100, height: 100, channels: 3 } }).jpeg({ quality: 92 }).toFile(file);
+      await sharp(rgb, { raw: { width: 100, height: 100, channels: 3 } })
+        .jpeg({ quality: 92 })
+        .toFile(file);
       onImage?.();
     }
   };
@@ -269,12 +286,18 @@ export async function writeSyntheticFerplus(dir: string, opts: SyntheticOptions 
     // Training rows alternate into PublicTest (validation) for 1 in 6, as FERPlus has its own.
     const usage = it.split === 'test' ? 'PrivateTest' : n % 6 === 5 ? 'PublicTest' : 'Training';
     const rgb = renderFace(it.cls, it.identity, new Rng(it.seed), 96);
-    const grey = await sharp(rgb, { raw: { width: 96, height: 96, channels: 3 } }).greyscale().resize(48, 48).raw().toBuffer();
+    const grey = await sharp(rgb, { raw: { width: 96, height: 96, channels: 3 } })
+      .greyscale()
+      .resize(48, 48)
+      .raw()
+      .toBuffer();
     const votes = new Array<number>(10).fill(0);
     const r = rng.next();
     const col = FERPLUS_VOTE_COLUMNS.indexOf(it.cls);
-    if (r < 0.03) votes[9] = 10; // non-face
-    else if (r < 0.05) votes[8] = 6; // unknown wins
+    if (r < 0.03)
+      votes[9] = 10; // non-face
+    else if (r < 0.05)
+      votes[8] = 6; // unknown wins
     else if (r < 0.08) {
       votes[col] = 4; // no majority: 4 / 3 / 3
       votes[(col + 1) % 8] = 3;
