@@ -104,3 +104,29 @@ describe('tfjs training', () => {
     feats.dispose();
   });
 });
+
+describe('depthwise conv gradients without the missing wasm kernels', () => {
+  beforeAll(async () => {
+    await initTf('wasm');
+  });
+
+  it('match autodiff through the shifted-slices formulation (∂x and ∂w)', async () => {
+    const { depthwiseSame } = await import('../src/engine/tfjs-ops.js');
+    const x = tf.randomNormal([2, 9, 8, 5], 0, 1, 'float32', 1);
+    const w = tf.randomNormal([7, 7, 5, 1], 0, 1, 'float32', 2);
+    const dy = tf.randomNormal([2, 9, 8, 5], 0, 1, 'float32', 3);
+    const reference = (xi: tf.Tensor, wi: tf.Tensor) => {
+      const xp = tf.pad(xi, [[0, 0], [3, 3], [3, 3], [0, 0]]);
+      let acc = tf.zerosLike(xi);
+      for (let i = 0; i < 7; i++)
+        for (let j = 0; j < 7; j++) acc = tf.add(acc, tf.mul(tf.slice(xp, [0, i, j, 0], [2, 9, 8, 5]), tf.reshape(tf.slice(wi, [i, j, 0, 0], [1, 1, 5, 1]), [5])));
+      return acc;
+    };
+    const loss = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy));
+    const [gxRef, gwRef] = tf.grads(loss(reference))([x, w]);
+    const [gx, gw] = tf.grads(loss(depthwiseSame))([x, w]);
+    expect(Math.max(...Array.from(tf.abs(tf.sub(gx!, gxRef!)).dataSync()))).toBeLessThan(1e-4);
+    expect(Math.max(...Array.from(tf.abs(tf.sub(gw!, gwRef!)).dataSync()))).toBeLessThan(1e-3);
+    expect(Math.max(...Array.from(tf.abs(tf.sub(depthwiseSame(x, w), reference(x, w))).dataSync()))).toBeLessThan(1e-4);
+  });
+});

@@ -1,7 +1,7 @@
 /** Parameter lists, output shapes and compute of a configuration, via ShapeOps (no weights). */
 import type { ConvCutConfig } from '../model/config.js';
 import { convcutBackbone, convcutHead } from '../model/convcut.js';
-import { runUnits } from '../model/convnext.js';
+import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { ParamSpec } from '../model/ops.js';
 import { countParams, ShapeOps } from './shape-ops.js';
 
@@ -35,9 +35,9 @@ function summarise(
 }
 
 /** The cut backbone alone: needs no head to fit (any cut, any input size the backbone accepts). */
-export function describeBackbone(cfg: ConvCutConfig): PartSummary {
+export function describeBackbone(cfg: ConvCutConfig, units: BackboneUnit[] = convcutBackbone(cfg)): PartSummary {
   const ops = new ShapeOps();
-  return summarise(ops, runUnits(ops, [1, cfg.inputSize, cfg.inputSize, 3], convcutBackbone(cfg)));
+  return summarise(ops, runUnits(ops, [1, cfg.inputSize, cfg.inputSize, 3], units));
 }
 
 export function describeConvCut(cfg: ConvCutConfig): ModelSummary {

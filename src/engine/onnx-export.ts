@@ -4,7 +4,7 @@
  */
 import type { ConvCutConfig } from '../model/config.js';
 import { convcutBackbone, convcutHead } from '../model/convcut.js';
-import { runUnits } from '../model/convnext.js';
+import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
 import { describeBackbone } from './describe.js';
 import type pkg from 'onnx-proto';
@@ -19,6 +19,8 @@ export type GraphPart = 'full' | 'backbone' | 'head';
 
 export interface ExportOptions {
   part?: GraphPart;
+  /** `backbone` only: run these units instead of the whole cut backbone (a frozen prefix). */
+  units?: BackboneUnit[];
   /** Also output the cut features from a `full` graph. */
   withFeatures?: boolean;
   /** Stored in the model's metadata (key `convcut`). */
@@ -34,7 +36,8 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
   const inputName = part === 'head' ? 'features' : 'images';
   const input: OnnxTensor = { name: inputName, shape: inputShape, layout: 'nhwc' };
   const outputs = [];
-  const features = part === 'head' ? input : runUnits(ops, input, convcutBackbone(cfg));
+  if (opts.units && part !== 'backbone') throw new Error('units can only be given for a backbone graph');
+  const features = part === 'head' ? input : runUnits(ops, input, opts.units ?? convcutBackbone(cfg));
   if (part === 'backbone' || (part === 'full' && opts.withFeatures)) outputs.push(ops.output(features, 'features'));
   if (part !== 'backbone') {
     const { embedding, logits } = convcutHead(ops, features, cfg);

@@ -6,8 +6,8 @@
  * - kernel == stride (ConvNeXt stem and downsampling, both Detail Extraction convs): the input is
  *   cut into non-overlapping patches (reshape/transpose), then a matMul (dense conv) or a
  *   multiply-and-sum (depthwise). Exact, and faster than the native conv on wasm.
- * - the 7×7 depthwise conv of ConvNeXt blocks: native while not training; when training, a sum of
- *   49 shifted slices times the kernel taps, whose gradients are slices and pads.
+ * - the 7×7 depthwise conv of ConvNeXt blocks: native, with a custom gradient built from forward
+ *   depthwise convs (see `depthwiseSame`).
  */
 import type { ConvOptions, DepthwiseOptions, Ops } from '../model/ops.js';
 import { samePadding } from '../model/ops.js';
@@ -24,7 +24,9 @@ export class TfjsParams {
   constructor(weights: Weights, trainable: (name: string) => boolean = () => true) {
     // tfjs variable names are global: suffix them so several models can live in one process.
     const id = TfjsParams.instances++;
-    for (const [name, w] of weights) {
+    // Sorted, so the optimiser's per-variable slots line up the same way in every process (resume).
+    for (const name of [...weights.keys()].sort()) {
+      const w = weights.get(name)!;
       const trainableHere = trainable(name) && !name.includes('running_');
       this.vars.set(name, tf.variable(tf.tensor(w.data, w.shape), trainableHere, `${name}#${id}`));
     }
@@ -48,6 +50,39 @@ export class TfjsParams {
     this.vars.clear();
   }
 }
+
+/**
+ * Stride-1 'same' depthwise conv (odd kernel) with gradients made of forward ops only, because the
+ * wasm backend has no depthwise backprop kernels:
+ * - ∂x = the same depthwise conv of ∂y with the kernel rotated 180°;
+ * - ∂w[i, j, c] = Σ_{n,y,x} xpad[n, y+i, x+j, c] · ∂y[n, y, x, c]: one depthwise conv whose
+ *   "channels" are the (n, c) pairs and whose kernel is ∂y itself, then a sum over n.
+ * Measured against autodiff through shifted slices in test/training.test.ts.
+ */
+export const depthwiseSame = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const [n, h, wd, c] = xs.shape;
+      const k = ws.shape[0];
+      const dx = tf.depthwiseConv2d(dy as tf.Tensor4D, tf.reverse(ws, [0, 1]), 1, 'same');
+      const p = (k - 1) / 2;
+      const xp = tf.pad(xs, [
+        [0, 0],
+        [p, p],
+        [p, p],
+        [0, 0],
+      ]);
+      const xr = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, h + 2 * p, wd + 2 * p, n * c]);
+      const kr = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [h, wd, n * c, 1]);
+      const dwAll = tf.depthwiseConv2d(xr as tf.Tensor4D, kr as tf.Tensor4D, 1, 'valid');
+      const dw = tf.reshape(tf.sum(tf.reshape(dwAll, [k, k, n, c]), 2), [k, k, c, 1]);
+      return [dx, dw];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor4D;
 
 export class TfjsOps implements Ops<T> {
   /** BatchNorm moving-statistics updates of the last training forward pass, applied by the trainer. */
@@ -111,28 +146,12 @@ export class TfjsOps implements Ops<T> {
       const [n, ho, wo] = p.shape as number[];
       const taps = tf.reshape(p, [n!, ho!, wo!, o.kernel * o.kernel, c]);
       y = tf.sum(tf.mul(taps, tf.reshape(w, [o.kernel * o.kernel, c])), 3);
-    } else if (this.training && o.stride === 1) {
-      y = this.shiftedDepthwise(xin, w, o.kernel);
+    } else if (this.training && o.stride === 1 && o.kernel % 2 === 1 && o.padding === 'same') {
+      y = depthwiseSame(x, w);
     } else {
       y = tf.depthwiseConv2d(xin as tf.Tensor4D, w as tf.Tensor4D, o.stride, 'valid');
     }
     return o.bias === false ? y : tf.add(y, this.params.get(`${name}.bias`));
-  }
-
-  /** Stride-1 depthwise conv of a padded input as Σ slice(x, i, j) · w[i, j]: differentiable on wasm. */
-  private shiftedDepthwise(xp: T, w: T, k: number): T {
-    const [n, hp, wp, c] = xp.shape as [number, number, number, number];
-    const h = hp - k + 1;
-    const wd = wp - k + 1;
-    const taps = tf.reshape(w, [k * k, c]);
-    let acc: T | undefined;
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j < k; j++) {
-        const term = tf.mul(tf.slice(xp, [0, i, j, 0], [n, h, wd, c]), tf.slice(taps, [i * k + j, 0], [1, c]).reshape([c]));
-        acc = acc ? tf.add(acc, term) : term;
-      }
-    }
-    return acc!;
   }
 
   dense(x: T, name: string, units: number, o: { bias?: boolean } = {}): T {

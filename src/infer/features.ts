@@ -3,6 +3,8 @@
  * `convcut features` writes).
  */
 import type { ConvCutConfig } from '../model/config.js';
+import { convcutBackbone } from '../model/convcut.js';
+import type { BackboneUnit } from '../model/convnext.js';
 import { describeBackbone } from '../engine/describe.js';
 import { exportOnnx } from '../engine/onnx-export.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
@@ -14,13 +16,18 @@ export class BackboneRunner {
   private constructor(
     readonly config: ConvCutConfig,
     readonly session: ort.InferenceSession,
+    units: BackboneUnit[],
   ) {
-    this.featureShape = describeBackbone(config).outputShape;
+    this.featureShape = describeBackbone(config, units).outputShape;
   }
 
-  /** `weights` needs the backbone parameters only. */
-  static async create(config: ConvCutConfig, weights: Weights, opts: SessionOptions = {}): Promise<BackboneRunner> {
-    return new BackboneRunner(config, await createSession(exportOnnx(config, weights, { part: 'backbone' }), opts));
+  /**
+   * `weights` needs the backbone parameters only. `units` (default: the whole cut backbone) runs
+   * a prefix instead: the frozen part when the last blocks are fine-tuned.
+   */
+  static async create(config: ConvCutConfig, weights: Weights, opts: SessionOptions & { units?: BackboneUnit[] } = {}): Promise<BackboneRunner> {
+    const units = opts.units ?? convcutBackbone(config);
+    return new BackboneRunner(config, await createSession(exportOnnx(config, weights, { part: 'backbone', units }), opts), units);
   }
 
   async run(batch: NamedArray): Promise<NamedArray> {

@@ -5,7 +5,7 @@
  * checkpoint can carry it verbatim.
  */
 
-export type BackboneSize = 'test' | 'tiny' | 'small' | 'base' | 'large' | 'xlarge';
+export type BackboneSize = 'test' | 'mini' | 'tiny' | 'small' | 'base' | 'large' | 'xlarge';
 
 export interface ConvNeXtConfig {
   size: BackboneSize;
@@ -15,9 +15,13 @@ export interface ConvNeXtConfig {
   eps: number;
 }
 
-/** The published ConvNeXt family (Liu et al. 2022), plus a very small one for tests. */
+/**
+ * The published ConvNeXt family (Liu et al. 2022), plus two small ones of ours: `test` (unit tests)
+ * and `mini` (the offline demo, trained from scratch on synthetic faces).
+ */
 export const CONVNEXT_SIZES: Record<BackboneSize, ConvNeXtConfig> = {
   test: { size: 'test', depths: [1, 1, 5, 1], dims: [8, 16, 32, 64], eps: 1e-6 },
+  mini: { size: 'mini', depths: [1, 1, 2, 1], dims: [24, 48, 96, 192], eps: 1e-6 },
   tiny: { size: 'tiny', depths: [3, 3, 9, 3], dims: [96, 192, 384, 768], eps: 1e-6 },
   small: { size: 'small', depths: [3, 3, 27, 3], dims: [96, 192, 384, 768], eps: 1e-6 },
   base: { size: 'base', depths: [3, 3, 27, 3], dims: [128, 256, 512, 1024], eps: 1e-6 },

@@ -47,9 +47,10 @@ export class TfjsTrainer {
   readonly params: TfjsParams;
   readonly trainableUnits: BackboneUnit[];
   readonly optimizer: tf.AdamOptimizer;
-  private readonly ops: TfjsOps;
   private readonly classWeights?: tf.Tensor1D;
   readonly clipNorm: number;
+  private readonly seed: number;
+  private steps = 0;
 
   constructor(
     readonly config: ConvCutConfig,
@@ -64,7 +65,7 @@ export class TfjsTrainer {
     // Only the trainable part (head + trainable units) becomes variables; the frozen prefix runs elsewhere.
     const used = new Map([...weights].filter(([name]) => !isBackbone(name, units) || prefixes.some((p) => name.startsWith(p))));
     this.params = new TfjsParams(used);
-    this.ops = new TfjsOps(this.params, true, opts.seed ?? 0);
+    this.seed = opts.seed ?? 0;
     this.optimizer = tf.train.adam(opts.learningRate ?? 1e-3, 0.9, 0.999, 1e-7);
     this.clipNorm = opts.clipNorm ?? 3.0;
     if (opts.classWeights) this.classWeights = tf.tensor1d(opts.classWeights);
@@ -84,9 +85,14 @@ export class TfjsTrainer {
     return (this.optimizer as unknown as { learningRate: number }).learningRate;
   }
 
-  /** One optimisation step on a batch. `labels`: class indices, or soft targets (N × classes). */
-  step(input: tf.Tensor, labels: Int32Array | Float32Array[]): StepResult {
+  /**
+   * One optimisation step on a batch. `labels`: class indices, or soft targets (N × classes).
+   * `seed` drives this step's dropout masks; runs derive it from (run seed, phase, epoch, step) so
+   * a resumed run draws the same masks as an unbroken one.
+   */
+  step(input: tf.Tensor, labels: Int32Array | Float32Array[], seed = this.seed + this.steps++): StepResult {
     const classes = this.config.head.classes.length;
+    const ops = new TfjsOps(this.params, true, seed);
     const res = tf.tidy(() => {
       const targets = Array.isArray(labels)
         ? tf.tensor2d(labels.map((r) => Array.from(r)))
@@ -94,7 +100,7 @@ export class TfjsTrainer {
       let logits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         // variableGrads disposes what f creates; keep the logits for the accuracy count.
-        logits = tf.keep(this.forward(this.ops, input).logits);
+        logits = tf.keep(this.forward(ops, input).logits);
         const perSample = tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE);
         const w = this.classWeights ? tf.sum(tf.mul(targets, this.classWeights), 1) : tf.onesLike(perSample);
         return tf.mean(tf.mul(perSample, w)) as tf.Scalar;
@@ -105,7 +111,7 @@ export class TfjsTrainer {
       tf.dispose(logits);
       return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]!, gradNorm: norm.dataSync()[0]! };
     });
-    this.ops.applyPendingUpdates();
+    ops.applyPendingUpdates();
     return res;
   }
 
@@ -115,6 +121,18 @@ export class TfjsTrainer {
       const out = this.forward(new TfjsOps(this.params, false), input);
       return { logits: out.logits.dataSync() as Float32Array, embedding: out.embedding.dataSync() as Float32Array };
     });
+  }
+
+  /** Adam's state (step count, first and second moments) as a weight map, in slot order. */
+  async optimizerState(): Promise<Weights> {
+    const out: Weights = new Map();
+    (await this.optimizer.getWeights()).forEach((w, i) => out.set(String(i).padStart(5, '0'), { shape: [...w.tensor.shape], data: w.tensor.dataSync() as Float32Array }));
+    return out;
+  }
+
+  async setOptimizerState(state: Weights): Promise<void> {
+    const keys = [...state.keys()].sort();
+    await this.optimizer.setWeights(keys.map((k, i) => ({ name: i === 0 ? 'iter' : k, tensor: tf.tensor(state.get(k)!.data, state.get(k)!.shape) })));
   }
 
   dispose(): void {

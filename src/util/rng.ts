@@ -37,3 +37,15 @@ export class Rng {
     return items;
   }
 }
+
+/** A 31-bit seed derived from several integers (run seed, phase, epoch, step): order matters. */
+export function deriveSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+  }
+  return (h >>> 0) & 0x7fffffff;
+}

@@ -1,0 +1,58 @@
+/**
+ * Classification metrics as FER papers report them: overall accuracy (WAR), mean per-class
+ * accuracy (UAR), macro-F1, per-class precision/recall/F1, and the confusion matrix (rows = true
+ * class, row-normalised for pictures).
+ */
+export interface ClassMetrics {
+  class: string;
+  support: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+export interface Metrics {
+  n: number;
+  accuracy: number;
+  /** Mean per-class recall (unweighted average recall). */
+  uar: number;
+  macroF1: number;
+  perClass: ClassMetrics[];
+  /** confusion[true][predicted], counts. */
+  confusion: number[][];
+}
+
+export function computeMetrics(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: string[]): Metrics {
+  const k = classes.length;
+  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  for (let i = 0; i < labels.length; i++) confusion[labels[i]!]![predictions[i]!]!++;
+  let correct = 0;
+  for (let c = 0; c < k; c++) correct += confusion[c]![c]!;
+  const perClass = classes.map((name, c) => {
+    const support = confusion[c]!.reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, row) => a + row[c]!, 0);
+    const tp = confusion[c]![c]!;
+    const precision = predicted ? tp / predicted : 0;
+    const recall = support ? tp / support : 0;
+    return { class: name, support, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0 };
+  });
+  const present = perClass.filter((p) => p.support > 0);
+  return {
+    n: labels.length,
+    accuracy: labels.length ? correct / labels.length : 0,
+    uar: present.length ? present.reduce((a, p) => a + p.recall, 0) / present.length : 0,
+    macroF1: present.length ? present.reduce((a, p) => a + p.f1, 0) / present.length : 0,
+    perClass,
+    confusion,
+  };
+}
+
+export function argmaxRows(scores: Float32Array, k: number): Int32Array {
+  const out = new Int32Array(scores.length / k);
+  for (let r = 0; r < out.length; r++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (scores[r * k + c]! > scores[r * k + best]!) best = c;
+    out[r] = best;
+  }
+  return out;
+}

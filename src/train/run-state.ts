@@ -1,0 +1,54 @@
+/**
+ * Resumable run state: everything an interrupted training run needs to continue exactly where it
+ * was last saved — trainable weights, Adam's moments and step count, the best weights so far,
+ * callback counters, the position (phase, epoch, step) and the running epoch statistics.
+ * One safetensors file, written atomically.
+ */
+import { promises as fs, existsSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.js';
+import { decodeSafetensors, encodeSafetensors } from '../weights/safetensors.js';
+import type { Weights } from '../weights/weight-map.js';
+
+export interface RunPosition {
+  phase: number;
+  epoch: number;
+  /** Next step to run within the epoch (0 = epoch start). */
+  step: number;
+}
+
+export interface RunStateMeta {
+  position: RunPosition;
+  lr: number;
+  /** Sums over the current epoch so far. */
+  epochStats: { loss: number; correct: number; seen: number };
+  earlyStop: { best: number; bestEpoch: number; wait: number };
+  plateau?: { best: number; wait: number };
+  /** Best validation accuracy of the current phase (checkpoint selection). */
+  bestVal: number;
+  history: Record<string, unknown>[];
+  settingsHash: string;
+}
+
+export interface RunState {
+  meta: RunStateMeta;
+  weights: Weights;
+  optimizer: Weights;
+  best?: Weights;
+}
+
+export async function saveRunState(file: string, s: RunState): Promise<void> {
+  const all: Weights = new Map();
+  for (const [k, v] of s.weights) all.set(`w/${k}`, v);
+  for (const [k, v] of s.optimizer) all.set(`opt/${k}`, v);
+  for (const [k, v] of s.best ?? []) all.set(`best/${k}`, v);
+  await writeFileAtomic(file, encodeSafetensors(all, { convcut_run_state: JSON.stringify(s.meta) }));
+}
+
+export async function loadRunState(file: string): Promise<RunState | undefined> {
+  if (!existsSync(file)) return undefined;
+  const { tensors, metadata } = decodeSafetensors(await fs.readFile(file), file);
+  if (!metadata.convcut_run_state) throw new Error(`${file}: not a convcut run state`);
+  const pick = (prefix: string): Weights => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const best = pick('best/');
+  return { meta: JSON.parse(metadata.convcut_run_state) as RunStateMeta, weights: pick('w/'), optimizer: pick('opt/'), best: best.size ? best : undefined };
+}
