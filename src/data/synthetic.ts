@@ -67,7 +67,7 @@ function makeIdentity(rng: Rng): Identity {
     eyeX: rng.uniform(0.1, 0.135),
     eyeY: rng.uniform(-0.1, -0.05),
     mouthY: rng.uniform(0.17, 0.23),
-    mouthW: rng.uniform(0.1, 0.135),
+    mouthW: rng.uniform(0.12, 0.15),
     brow: rng.uniform(0.012, 0.022),
     hairline: rng.uniform(-0.32, -0.2),
   };
@@ -80,7 +80,7 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
   const base = EXPRESSIONS[expressionName];
   if (!base) throw new Error(`no synthetic expression "${expressionName}"`);
   // Per-image variation of the expression (intensity and noise), so classes are not trivially separable.
-  const k = rng.uniform(0.6, 1.2);
+  const k = rng.uniform(0.75, 1.2);
   const j = (v: number, s: number) => v * k + rng.normal() * s;
   const e: Expression = {
     browRaise: j(base.browRaise, 0.008),
@@ -135,8 +135,8 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
         for (const side of [-1, 1]) {
           const ex = side * id.eyeX;
           // eye: white almond, dark iris
-          const erx = 0.055;
-          const ery = 0.028 * e.eyeOpen;
+          const erx = 0.065;
+          const ery = 0.032 * e.eyeOpen;
           const ed = (Math.hypot((u - ex) / erx, (v - id.eyeY) / ery) - 1) * ery;
           paint([240, 240, 235], smooth(ed, aa));
           const ir = Math.min(0.022, ery * 0.95);
@@ -145,7 +145,7 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
           const inner = side * 0.035;
           const outer = side * (id.eyeX + 0.075);
           const by = id.eyeY - 0.075 - e.browRaise;
-          const tiltY = -0.03 * e.browTilt;
+          const tiltY = -0.045 * e.browTilt;
           const [ax, ay, bx, bY] = [inner, by + tiltY, outer, by - tiltY * 0.2];
           const abx = bx - ax;
           const aby = bY - ay;
@@ -173,14 +173,14 @@ export function renderFace(expressionName: string, id: Identity, rng: Rng, size:
         // mouth: corners lift with `curve`, one side with `asym`; opens between two lip curves
         if (Math.abs(u) < mw * 1.1) {
           const xr = u / mw;
-          const mid = id.mouthY - e.curve * 0.045 * xr * xr - e.asym * 0.03 * Math.max(0, xr) * Math.abs(xr);
+          const mid = id.mouthY - e.curve * 0.07 * xr * xr - e.asym * 0.045 * Math.max(0, xr) * Math.abs(xr);
           const env = Math.max(0, 1 - xr * xr);
-          const upper = mid - e.open * 0.035 * env;
-          const lower = mid + e.open * 0.075 * env;
+          const upper = mid - e.open * 0.04 * env;
+          const lower = mid + e.open * 0.09 * env;
           const lip = [150, 60, 60].map((c, i) => c * 0.6 + id.skin[i]! * 0.4);
           if (Math.abs(xr) <= 1) {
             paint([50, 15, 20], smooth(Math.max(upper - v, v - lower), aa));
-            paint(lip, smooth(Math.min(Math.abs(v - upper), Math.abs(v - lower)) - 0.007, aa));
+            paint(lip, smooth(Math.min(Math.abs(v - upper), Math.abs(v - lower)) - 0.01, aa));
           }
         }
       }

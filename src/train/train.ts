@@ -53,6 +53,7 @@ export interface TrainOptions {
   lr?: number;
   seed?: number;
   validFraction?: number;
+  /** Early-stopping patience (epochs); the LR plateau patience is half of it. */
   patience?: number;
   contrast?: boolean;
   ferplusMode?: OpenOptions['ferplusMode'];
@@ -107,7 +108,11 @@ function recipeFor(o: TrainOptions): Recipe {
   if (o.batchSize) r.batchSize = o.batchSize;
   if (o.attention) r.attention = o.attention;
   if (o.lr) r.phases[0]!.lr = o.lr;
-  if (o.patience) r.phases[0]!.earlyStop.patience = o.patience;
+  if (o.patience) {
+    const p0 = r.phases[0]!;
+    p0.earlyStop.patience = o.patience;
+    if (p0.schedule.kind === 'plateau') p0.schedule.patience = Math.max(1, Math.floor(o.patience / 2));
+  }
   return r;
 }
 
