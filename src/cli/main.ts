@@ -7,6 +7,10 @@ import { registerExport } from './export.js';
 import { registerFeatures } from './features.js';
 import { registerModelInfo } from './model-info.js';
 import { registerData } from './data.js';
+import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
 
 const program = new Command();
 program
@@ -15,6 +19,10 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
+registerDemo(program);
+registerTrain(program);
+registerEval(program);
+registerPredict(program);
 registerModelInfo(program);
 registerFeatures(program);
 registerExport(program);

@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js')
+    .argument('<data>', 'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest')
+    .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
+    .option('--recipe <name>', 'default (sound) or reference (the published recipe, test set as validation)', 'default')
+    .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors')
+    .option('--backbone <size>', 'ConvNeXt size: test, mini, tiny, small, base, large, xlarge', 'base')
+    .option('--cut <name>', "cut point (Keras layer name); default: the paper's cut")
+    .option('--input-size <n>', 'square input size', '224')
+    .option('--attention <mode>', 'token (default recipe), batch (reference), none')
+    .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
+    .option('--detail-filters <n>', 'filters of the Detail Extraction Block', '256')
+    .option('--finetune <n>', "train the last n backbone blocks too ('all' = the whole backbone)", '0')
+    .option('--epochs <n>', 'maximum epochs (default recipe: 40)')
+    .option('--batch-size <n>', 'training batch size', '16')
+    .option('--lr <x>', 'initial learning rate (default 1e-3)')
+    .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)')
+    .option('--valid-fraction <x>', 'share of the training data carved out for validation (stratified)', '0.1')
+    .option('--contrast', 'random contrast augmentation (runs the backbone every step: slow)')
+    .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
+    .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
+    .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', '0')
+    .option('--resume', 'continue an interrupted run in --out with the same options')
+    .option('--no-test', 'do not evaluate the best checkpoint on the test split at the end')
+    .addHelpText(
+      'after',
+      `
+The default recipe is sound: validation carved from the training data, per-image (token) attention,
+the test split used once, at the end. --recipe reference reproduces the published code, flaws
+included (batch attention, test set as validation) so its numbers can be compared.
+
+Examples:
+  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 -o runs/raf
+  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 -o runs/raf-ref --recipe reference
+  convcut train ~/data/FERPlus --weights convnext_base.safetensors --ferplus-mode crossentropy -o runs/ferplus
+  convcut train runs/raf ... --resume      # after an interruption
+`,
+    )
+    .action(async (data: string, o: Record<string, string | boolean | undefined>) => {
+      const { train } = await import('../train/train.js');
+      const { trainProgress } = await import('./train-progress.js');
+      const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
+      const result = await train({
+        data,
+        out: o.out as string,
+        recipe: o.recipe as 'default' | 'reference',
+        weights: o.weights as string | undefined,
+        backbone: o.backbone as string,
+        cut: o.cut as string | undefined,
+        inputSize: num('inputSize'),
+        attention: o.attention as never,
+        detailBlock: o.detailBlock as boolean,
+        detailFilters: num('detailFilters'),
+        finetune: o.finetune === 'all' ? 'all' : Number(o.finetune),
+        epochs: num('epochs'),
+        batchSize: num('batchSize'),
+        lr: num('lr'),
+        patience: num('patience'),
+        validFraction: num('validFraction'),
+        contrast: Boolean(o.contrast),
+        ferplusMode: o.ferplusMode as never,
+        cacheDir: o.cacheDir as string | undefined,
+        seed: num('seed'),
+        resume: Boolean(o.resume),
+        saveEvery: 200,
+        onEvent: trainProgress(),
+      });
+      console.log(`best checkpoint: ${result.checkpoint} (validation accuracy ${(100 * result.bestValAccuracy).toFixed(2)} %, seed ${o.seed})`);
+      if (result.problems.length) console.log(`${result.problems.length} problem(s) in the data were skipped; see ${o.out}/run.json`);
+      if (o.test !== false) {
+        const { evaluateAndReport } = await import('./eval.js');
+        await evaluateAndReport({ model: result.checkpoint, data, split: 'test', out: `${o.out}/report`, ferplusMode: o.ferplusMode as never, history: result.history });
+      }
+    });
+}

@@ -1,0 +1,81 @@
+/**
+ * The report's pictures, drawn with Vega-Lite and rendered to SVG (vega's headless renderer), then
+ * to PNG with sharp (librsvg).
+ */
+import sharp from 'sharp';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+
+export async function renderSpec(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toBuffer();
+  return { svg, png };
+}
+
+/** Row-normalised confusion matrix: rows are true classes, cells show the share of each row. */
+export function confusionSpec(confusion: number[][], classes: string[], title: string): TopLevelSpec {
+  const values = confusion.flatMap((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    return row.map((v, p) => ({ true: classes[t], predicted: classes[p], share: v / total, count: v }));
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: 40 * classes.length,
+    height: 40 * classes.length,
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: classes, axis: { labelAngle: -40 } },
+      y: { field: 'true', type: 'nominal', sort: classes },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], scheme: 'blues' }, legend: { format: '.0%' } } } },
+      {
+        mark: { type: 'text', fontSize: 10 },
+        encoding: {
+          text: { field: 'share', type: 'quantitative', format: '.2f' },
+          color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+  };
+}
+
+export function scatterSpec(points: { x: number; y: number; label: string }[], classes: string[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values: points },
+    width: 420,
+    height: 360,
+    mark: { type: 'circle', size: 28, opacity: 0.8 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', axis: null },
+      y: { field: 'y', type: 'quantitative', axis: null },
+      color: { field: 'label', type: 'nominal', sort: classes, scale: { scheme: 'tableau10' }, title: 'true class' },
+    },
+  };
+}
+
+export function curvesSpec(history: { epoch: number; accuracy: number; val_accuracy: number }[], title: string): TopLevelSpec {
+  const values = history.flatMap((h) => [
+    { epoch: h.epoch, value: h.accuracy, series: 'train accuracy' },
+    { epoch: h.epoch, value: h.val_accuracy, series: 'validation accuracy' },
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: 420,
+    height: 240,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative' },
+      y: { field: 'value', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
+      color: { field: 'series', type: 'nominal' },
+    },
+  };
+}

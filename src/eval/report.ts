@@ -1,0 +1,122 @@
+/**
+ * The evaluation report a researcher can publish: report.json (every number), report.md and
+ * report.html (human-readable), and pictures as PNG and SVG: the row-normalised confusion matrix,
+ * a t-SNE of the 32-d embeddings, and training curves when a training log is given.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Rng } from '../util/rng.js';
+import type { EvalResult } from './evaluate.js';
+import type { Metrics } from './metrics.js';
+import { confusionSpec, curvesSpec, renderSpec, scatterSpec } from './plots.js';
+import { tsne } from './tsne.js';
+
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+
+function metricsTable(m: Metrics): string {
+  const rows = m.perClass.map((c) => `| ${c.class} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`);
+  return ['| class | support | precision | recall | F1 |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+export interface ReportOptions {
+  tsnePoints?: number;
+  seed?: number;
+  history?: { epoch: number; accuracy: number; val_accuracy: number }[];
+}
+
+export async function writeReport(dir: string, r: EvalResult, o: ReportOptions = {}): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  const save = async (name: string, data: string | Buffer) => {
+    await writeFileAtomic(path.join(dir, name), data);
+    files.push(name);
+  };
+  const title = `${path.basename(r.model)} on ${r.split} (${r.format})`;
+  const cm = await renderSpec(confusionSpec(r.metrics.confusion, r.classes, `Confusion (row-normalised): ${title}`));
+  await save('confusion.svg', cm.svg);
+  await save('confusion.png', cm.png);
+
+  // t-SNE on at most `tsnePoints` embeddings (seeded sample), coloured by true class.
+  const n = r.embeddings.labels.length;
+  const cap = Math.min(n, o.tsnePoints ?? 800);
+  const idx = new Rng(o.seed ?? 0).shuffle([...Array(n).keys()]).slice(0, cap);
+  if (cap >= 5) {
+    const dim = r.embeddings.dim;
+    const x = new Float32Array(cap * dim);
+    idx.forEach((i, j) => x.set(r.embeddings.data.subarray(i * dim, (i + 1) * dim), j * dim));
+    const y = tsne(x, cap, dim, { seed: o.seed ?? 0 });
+    const pts = idx.map((i, j) => ({ x: y[j * 2]!, y: y[j * 2 + 1]!, label: r.classes[r.embeddings.labels[i]!]! }));
+    const t = await renderSpec(scatterSpec(pts, r.classes, `t-SNE of the ${dim}-d embeddings (${cap} images)`));
+    await save('tsne.svg', t.svg);
+    await save('tsne.png', t.png);
+  }
+  if (o.history?.length) {
+    const c = await renderSpec(curvesSpec(o.history, 'Training curves'));
+    await save('curves.svg', c.svg);
+    await save('curves.png', c.png);
+  }
+
+  const json = {
+    model: r.model,
+    data: r.data,
+    format: r.format,
+    split: r.split,
+    attention: r.attention,
+    classes: r.classes,
+    protocol: 'sound: per-image predictions, independent of batch size and order',
+    metrics: r.metrics,
+    referenceProtocol: r.reference ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference } : undefined,
+    problems: r.problems,
+    seconds: r.seconds,
+  };
+  await save('report.json', JSON.stringify(json, null, 1));
+
+  const m = r.metrics;
+  const md = [
+    `# convcut evaluation: ${title}`,
+    '',
+    `Model \`${r.model}\` (${r.attention} attention), data \`${r.data}\`, split **${r.split}**, ${m.n} images.`,
+    '',
+    '| metric | value |',
+    '|---|---|',
+    `| accuracy (WAR) | ${pct(m.accuracy)} |`,
+    `| mean class accuracy (UAR) | ${pct(m.uar)} |`,
+    `| macro-F1 | ${pct(m.macroF1)} |`,
+    ...(r.reference
+      ? [
+          `| accuracy, **published protocol** (class-ordered batches of 32) | ${pct(r.reference.accuracy)} |`,
+          '',
+          `The published protocol ${r.reference.accuracy > m.accuracy ? 'inflates' : 'changes'} accuracy by ${(100 * (r.reference.accuracy - m.accuracy)).toFixed(2)} points: with \`batch\` attention, class-ordered batches let the model see its neighbours' class.`,
+        ]
+      : []),
+    '',
+    'Predictions are per image: they do not depend on batch size or order.',
+    '',
+    '## Per class',
+    '',
+    metricsTable(m),
+    '',
+    '![confusion matrix](confusion.png)',
+    '',
+    files.includes('tsne.png') ? '![t-SNE of embeddings](tsne.png)' : '',
+    files.includes('curves.png') ? '\n![training curves](curves.png)' : '',
+    '',
+    r.problems.length ? `## Problems (${r.problems.length})\n\n${r.problems.map((p) => `- ${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n` : '',
+  ].join('\n');
+  await save('report.md', md);
+  const svgs = await Promise.all(['confusion.svg', 'tsne.svg', 'curves.svg'].filter((f) => files.includes(f)).map((f) => fs.readFile(path.join(dir, f), 'utf8')));
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
+<h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
+<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr>${
+    r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
+  }</table>
+<h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass
+    .map((c) => `<tr><td>${c.class}</td><td>${c.support}</td><td>${c.precision.toFixed(3)}</td><td>${c.recall.toFixed(3)}</td><td>${c.f1.toFixed(3)}</td></tr>`)
+    .join('')}</table>
+${svgs.map((s) => `<div>${s}</div>`).join('\n')}
+</body></html>`;
+  await save('report.html', html);
+  return files;
+}
