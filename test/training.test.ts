@@ -116,10 +116,19 @@ describe('depthwise conv gradients without the missing wasm kernels', () => {
     const w = tf.randomNormal([7, 7, 5, 1], 0, 1, 'float32', 2);
     const dy = tf.randomNormal([2, 9, 8, 5], 0, 1, 'float32', 3);
     const reference = (xi: tf.Tensor, wi: tf.Tensor) => {
-      const xp = tf.pad(xi, [[0, 0], [3, 3], [3, 3], [0, 0]]);
+      const xp = tf.pad(xi, [
+        [0, 0],
+        [3, 3],
+        [3, 3],
+        [0, 0],
+      ]);
       let acc = tf.zerosLike(xi);
       for (let i = 0; i < 7; i++)
-        for (let j = 0; j < 7; j++) acc = tf.add(acc, tf.mul(tf.slice(xp, [0, i, j, 0], [2, 9, 8, 5]), tf.reshape(tf.slice(wi, [i, j, 0, 0], [1, 1, 5, 1]), [5])));
+        for (let j = 0; j < 7; j++)
+          acc = tf.add(
+            acc,
+            tf.mul(tf.slice(xp, [0, i, j, 0], [2, 9, 8, 5]), tf.reshape(tf.slice(wi, [i, j, 0, 0], [1, 1, 5, 1]), [5])),
+          );
       return acc;
     };
     const loss = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), dy));

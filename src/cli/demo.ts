@@ -24,7 +24,9 @@ export const DEMO_SETTINGS = {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the whole pipeline offline in a few minutes: synthetic faces → train → evaluate (report with pictures) → predict')
+    .description(
+      'the whole pipeline offline in a few minutes: synthetic faces → train → evaluate (report with pictures) → predict',
+    )
     .option('--out <dir>', 'output folder', './convcut-demo')
     .option('--seed <n>', 'random seed for data, split, training', '1')
     .option('--quick', 'a smaller, faster run (fewer images and epochs; lower accuracy)')
@@ -41,11 +43,15 @@ export function registerDemo(program: Command): void {
       const data = path.join(o.out, 'data');
       const run = path.join(o.out, 'run');
       rmSync(o.out, { recursive: true, force: true });
-      console.log(`1/4 synthetic faces: ${7 * s.trainPerClass} train, ${7 * s.testPerClass} test (held-out identities), RAF-DB layout in ${data}`);
+      console.log(
+        `1/4 synthetic faces: ${7 * s.trainPerClass} train, ${7 * s.testPerClass} test (held-out identities), RAF-DB layout in ${data}`,
+      );
       const bar = progressBar(7 * (s.trainPerClass + s.testPerClass), 'drawing faces');
       await writeSyntheticRafdb(data, { seed, trainPerClass: s.trainPerClass, testPerClass: s.testPerClass }, () => bar.tick());
       bar.stop();
-      console.log(`2/4 training Conv-cut (${s.backbone} ConvNeXt cut at ${s.cut}, ${s.inputSize}×${s.inputSize}, token attention, from scratch) — seed ${seed}`);
+      console.log(
+        `2/4 training Conv-cut (${s.backbone} ConvNeXt cut at ${s.cut}, ${s.inputSize}×${s.inputSize}, token attention, from scratch) — seed ${seed}`,
+      );
       const result = await train({
         data,
         out: run,
@@ -65,11 +71,20 @@ export function registerDemo(program: Command): void {
       const r = await evaluateAndReport({ model: result.checkpoint, data, split: 'test', out: report, history: result.history });
       console.log(`4/4 predictions for a few test images:`);
       const model = await ConvCutModel.load(result.checkpoint);
-      const imgs = [1, 2, 3, 4, 5].map((i) => path.join(data, 'basic', 'Image', 'aligned', `test_${String(i * s.testPerClass - 3).padStart(5, '0')}_aligned.jpg`));
+      const imgs = [1, 2, 3, 4, 5].map((i) =>
+        path.join(data, 'basic', 'Image', 'aligned', `test_${String(i * s.testPerClass - 3).padStart(5, '0')}_aligned.jpg`),
+      );
       const preds = await model.predict(imgs, { topK: 2 });
-      const truth = new Map((await (await import('../data/open-dataset.js')).openDataset(data)).samples.map((x) => [path.basename(x.id), model.classes[x.label]]));
+      const truth = new Map(
+        (await (await import('../data/open-dataset.js')).openDataset(data)).samples.map((x) => [
+          path.basename(x.id),
+          model.classes[x.label],
+        ]),
+      );
       preds.forEach((p, i) =>
-        console.log(`    ${path.basename(imgs[i]!)}  true ${truth.get(path.basename(imgs[i]!))!.padEnd(9)}  → ${p.top.map((t) => `${t.label} ${(100 * t.score).toFixed(0)}%`).join(', ')}`),
+        console.log(
+          `    ${path.basename(imgs[i]!)}  true ${truth.get(path.basename(imgs[i]!))!.padEnd(9)}  → ${p.top.map((t) => `${t.label} ${(100 * t.score).toFixed(0)}%`).join(', ')}`,
+        ),
       );
       await model.dispose();
       console.log(

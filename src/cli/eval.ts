@@ -3,7 +3,12 @@ import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
 
 export async function evaluateAndReport(
-  o: EvalOptions & { out?: string; json?: boolean; history?: { epoch: number; accuracy: number; val_accuracy: number }[]; tsnePoints?: number },
+  o: EvalOptions & {
+    out?: string;
+    json?: boolean;
+    history?: { epoch: number; accuracy: number; val_accuracy: number }[];
+    tsnePoints?: number;
+  },
 ) {
   const { evaluate } = await import('../eval/evaluate.js');
   const { writeReport } = await import('../eval/report.js');
@@ -24,14 +29,21 @@ export async function evaluateAndReport(
     macroF1: r.metrics.macroF1,
     perClass: r.metrics.perClass,
     confusion: r.metrics.confusion,
-    referenceProtocol: r.reference ? { accuracy: r.reference.accuracy, uar: r.reference.uar, macroF1: r.reference.macroF1 } : undefined,
+    referenceProtocol: r.reference
+      ? { accuracy: r.reference.accuracy, uar: r.reference.uar, macroF1: r.reference.macroF1 }
+      : undefined,
     problems: r.problems.length,
   };
   if (o.json) console.log(JSON.stringify(summary, null, 1));
   else {
     const p = (x: number) => `${(100 * x).toFixed(2)} %`;
-    console.log(`${r.split}: ${r.metrics.n} images  accuracy ${p(r.metrics.accuracy)}  UAR ${p(r.metrics.uar)}  macro-F1 ${p(r.metrics.macroF1)}`);
-    if (r.reference) console.log(`published protocol (class-ordered batches of 32): accuracy ${p(r.reference.accuracy)} (${r.reference.accuracy >= r.metrics.accuracy ? '+' : ''}${(100 * (r.reference.accuracy - r.metrics.accuracy)).toFixed(2)} points)`);
+    console.log(
+      `${r.split}: ${r.metrics.n} images  accuracy ${p(r.metrics.accuracy)}  UAR ${p(r.metrics.uar)}  macro-F1 ${p(r.metrics.macroF1)}`,
+    );
+    if (r.reference)
+      console.log(
+        `published protocol (class-ordered batches of 32): accuracy ${p(r.reference.accuracy)} (${r.reference.accuracy >= r.metrics.accuracy ? '+' : ''}${(100 * (r.reference.accuracy - r.metrics.accuracy)).toFixed(2)} points)`,
+      );
     if (r.problems.length) console.log(`${r.problems.length} problem(s) (unreadable images were skipped): see the report`);
   }
   if (o.out) {
@@ -44,7 +56,9 @@ export async function evaluateAndReport(
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures')
+    .description(
+      'evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures',
+    )
     .argument('<model>', 'convcut checkpoint (.safetensors) or exported .onnx')
     .argument('<data>', 'data set (any format `convcut data inspect` reads)')
     .option('--split <split>', 'test, valid, train or all', 'test')
@@ -54,9 +68,13 @@ export function registerEval(program: Command): void {
     .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
     .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', '800')
     .option('--json', 'print the metrics as JSON on stdout')
-    .addHelpText('after', '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n',
+    )
     .action(async (model: string, data: string, o: Record<string, string | boolean | undefined>) => {
-      if (!['sound', 'reference'].includes(o.protocol as string)) throw new Error(`--protocol must be sound or reference, not "${o.protocol}"`);
+      if (!['sound', 'reference'].includes(o.protocol as string))
+        throw new Error(`--protocol must be sound or reference, not "${o.protocol}"`);
       await evaluateAndReport({
         model,
         data,

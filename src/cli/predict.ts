@@ -25,12 +25,11 @@ export function registerPredict(program: Command): void {
       const k = Number(o.topK);
       const rows: { file: string; label: string; score: number; top: { label: string; score: number }[] }[] = [];
       const bs = Math.max(1, Number(o.batchSize));
-      let skipped = 0;
       for (let i = 0; i < files.length; i += bs) {
         const part = files.slice(i, i + bs);
         const decoded = await decodeMany(part, model.config.inputSize);
         const good = decoded.flatMap((d, j) => (d.ok ? [{ file: part[j]!, img: d.image }] : []));
-        for (const d of decoded) if (!d.ok) (skipped++, console.error(`skipped ${d.error.message}`));
+        for (const d of decoded) if (!d.ok) console.error(`skipped ${d.error.message}`);
         if (!good.length) continue;
         const preds = await model.predict(
           good.map((g) => g.img),
@@ -42,11 +41,13 @@ export function registerPredict(program: Command): void {
       if (o.format === 'json') console.log(JSON.stringify(rows, null, 1));
       else if (o.format === 'csv') {
         console.log(['file', ...Array.from({ length: k }, (_, i) => `label_${i + 1},score_${i + 1}`)].join(','));
-        for (const r of rows) console.log([JSON.stringify(r.file), ...r.top.map((t) => `${t.label},${t.score.toFixed(4)}`)].join(','));
+        for (const r of rows)
+          console.log([JSON.stringify(r.file), ...r.top.map((t) => `${t.label},${t.score.toFixed(4)}`)].join(','));
       } else {
         const w = Math.min(60, Math.max(4, ...rows.map((r) => r.file.length)));
-        for (const r of rows) console.log(`${r.file.padEnd(w)}  ${r.top.map((t) => `${t.label} ${(100 * t.score).toFixed(1)}%`).join('  ')}`);
+        for (const r of rows)
+          console.log(`${r.file.padEnd(w)}  ${r.top.map((t) => `${t.label} ${(100 * t.score).toFixed(1)}%`).join('  ')}`);
       }
-      if (!rows.length) throw new Error(`none of the ${files.length} images could be read${skipped ? '' : ''}`);
+      if (!rows.length) throw new Error(`none of the ${files.length} images could be read`);
     });
 }

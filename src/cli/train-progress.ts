@@ -10,7 +10,10 @@ export function trainProgress(log: (line: string) => void = (l) => console.error
   let bar: cliProgress.SingleBar | undefined;
   const start = (total: number, format: string) => {
     if (!tty) return;
-    bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, etaBuffer: 30 }, cliProgress.Presets.shades_classic);
+    bar = new cliProgress.SingleBar(
+      { stream: process.stderr, format, hideCursor: true, etaBuffer: 30 },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, 0, { loss: '-', acc: '-' });
   };
   const stop = () => {
@@ -34,7 +37,10 @@ export function trainProgress(log: (line: string) => void = (l) => console.error
         log(`backbone features: ${e.computed} computed, ${e.hits} reused from the cache`);
         break;
       case 'epoch-start':
-        start(e.steps, `${e.phase} epoch ${e.epoch} [{bar}] step {value}/{total} | loss {loss} | acc {acc} | ETA {eta_formatted}`);
+        start(
+          e.steps,
+          `${e.phase} epoch ${e.epoch} [{bar}] step {value}/{total} | loss {loss} | acc {acc} | ETA {eta_formatted}`,
+        );
         bar?.update(e.startStep);
         break;
       case 'step':

@@ -3,8 +3,13 @@ import type { Command } from 'commander';
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js')
-    .argument('<data>', 'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest')
+    .description(
+      'train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js',
+    )
+    .argument(
+      '<data>',
+      'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
+    )
     .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
     .option('--recipe <name>', 'default (sound) or reference (the published recipe, test set as validation)', 'default')
     .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors')
@@ -15,7 +20,10 @@ export function registerTrain(program: Command): void {
     .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
     .option('--detail-filters <n>', 'filters of the Detail Extraction Block', '256')
     .option('--finetune <n>', "train the last n backbone blocks too ('all' = the whole backbone)", '0')
-    .option('--epochs <n>', 'maximum epochs (default recipe: 40)')
+    .option(
+      '--epochs <n>',
+      'maximum epochs (default recipe: 40); for the reference recipe the end epoch of each phase, e.g. 100,60',
+    )
     .option('--batch-size <n>', 'training batch size', '16')
     .option('--lr <x>', 'initial learning rate (default 1e-3)')
     .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)')
@@ -56,7 +64,7 @@ Examples:
         detailBlock: o.detailBlock as boolean,
         detailFilters: num('detailFilters'),
         finetune: o.finetune === 'all' ? 'all' : Number(o.finetune),
-        epochs: num('epochs'),
+        epochs: o.epochs === undefined ? undefined : String(o.epochs).split(',').map(Number),
         batchSize: num('batchSize'),
         lr: num('lr'),
         patience: num('patience'),
@@ -69,11 +77,21 @@ Examples:
         saveEvery: 200,
         onEvent: trainProgress(),
       });
-      console.log(`best checkpoint: ${result.checkpoint} (validation accuracy ${(100 * result.bestValAccuracy).toFixed(2)} %, seed ${o.seed})`);
-      if (result.problems.length) console.log(`${result.problems.length} problem(s) in the data were skipped; see ${o.out}/run.json`);
+      console.log(
+        `best checkpoint: ${result.checkpoint} (validation accuracy ${(100 * result.bestValAccuracy).toFixed(2)} %, seed ${o.seed})`,
+      );
+      if (result.problems.length)
+        console.log(`${result.problems.length} problem(s) in the data were skipped; see ${o.out}/run.json`);
       if (o.test !== false) {
         const { evaluateAndReport } = await import('./eval.js');
-        await evaluateAndReport({ model: result.checkpoint, data, split: 'test', out: `${o.out}/report`, ferplusMode: o.ferplusMode as never, history: result.history });
+        await evaluateAndReport({
+          model: result.checkpoint,
+          data,
+          split: 'test',
+          out: `${o.out}/report`,
+          ferplusMode: o.ferplusMode as never,
+          history: result.history,
+        });
       }
     });
 }

@@ -70,7 +70,8 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
           model.config.inputSize,
         );
         const ok = decoded.flatMap((d, j) => (d.ok ? [{ img: d.image, s: part[j]! }] : []));
-        for (const d of decoded) if (!d.ok) problems.push({ file: d.error.file, message: d.error.message.slice(d.error.file.length + 2) });
+        for (const d of decoded)
+          if (!d.ok) problems.push({ file: d.error.file, message: d.error.message.slice(d.error.file.length + 2) });
         for (let b = 0; b < ok.length; b += batch) {
           const chunk = ok.slice(b, b + batch);
           const out = await model.run(stackImages(chunk.map((c) => c.img)));
@@ -102,7 +103,9 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       metrics,
       reference,
       embeddings: { data: sound.emb, dim, labels: sound.labels },
-      problems: problems.filter((p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i),
+      problems: problems.filter(
+        (p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i,
+      ),
       seconds: (Date.now() - t0) / 1000,
     };
   } finally {

@@ -34,7 +34,13 @@ export function computeMetrics(labels: ArrayLike<number>, predictions: ArrayLike
     const tp = confusion[c]![c]!;
     const precision = predicted ? tp / predicted : 0;
     const recall = support ? tp / support : 0;
-    return { class: name, support, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0 };
+    return {
+      class: name,
+      support,
+      precision,
+      recall,
+      f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+    };
   });
   const present = perClass.filter((p) => p.support > 0);
   return {

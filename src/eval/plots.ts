@@ -32,7 +32,12 @@ export function confusionSpec(confusion: number[][], classes: string[], title: s
       y: { field: 'true', type: 'nominal', sort: classes },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], scheme: 'blues' }, legend: { format: '.0%' } } } },
+      {
+        mark: 'rect',
+        encoding: {
+          color: { field: 'share', type: 'quantitative', scale: { domain: [0, 1], scheme: 'blues' }, legend: { format: '.0%' } },
+        },
+      },
       {
         mark: { type: 'text', fontSize: 10 },
         encoding: {

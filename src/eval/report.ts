@@ -15,7 +15,9 @@ import { tsne } from './tsne.js';
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 
 function metricsTable(m: Metrics): string {
-  const rows = m.perClass.map((c) => `| ${c.class} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`);
+  const rows = m.perClass.map(
+    (c) => `| ${c.class} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`,
+  );
   return ['| class | support | precision | recall | F1 |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -66,7 +68,9 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     classes: r.classes,
     protocol: 'sound: per-image predictions, independent of batch size and order',
     metrics: r.metrics,
-    referenceProtocol: r.reference ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference } : undefined,
+    referenceProtocol: r.reference
+      ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference }
+      : undefined,
     problems: r.problems,
     seconds: r.seconds,
   };
@@ -102,10 +106,16 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     files.includes('tsne.png') ? '![t-SNE of embeddings](tsne.png)' : '',
     files.includes('curves.png') ? '\n![training curves](curves.png)' : '',
     '',
-    r.problems.length ? `## Problems (${r.problems.length})\n\n${r.problems.map((p) => `- ${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n` : '',
+    r.problems.length
+      ? `## Problems (${r.problems.length})\n\n${r.problems.map((p) => `- ${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n`
+      : '',
   ].join('\n');
   await save('report.md', md);
-  const svgs = await Promise.all(['confusion.svg', 'tsne.svg', 'curves.svg'].filter((f) => files.includes(f)).map((f) => fs.readFile(path.join(dir, f), 'utf8')));
+  const svgs = await Promise.all(
+    ['confusion.svg', 'tsne.svg', 'curves.svg']
+      .filter((f) => files.includes(f))
+      .map((f) => fs.readFile(path.join(dir, f), 'utf8')),
+  );
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
 <h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
@@ -113,7 +123,10 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
   }</table>
 <h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass
-    .map((c) => `<tr><td>${c.class}</td><td>${c.support}</td><td>${c.precision.toFixed(3)}</td><td>${c.recall.toFixed(3)}</td><td>${c.f1.toFixed(3)}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr><td>${c.class}</td><td>${c.support}</td><td>${c.precision.toFixed(3)}</td><td>${c.recall.toFixed(3)}</td><td>${c.f1.toFixed(3)}</td></tr>`,
+    )
     .join('')}</table>
 ${svgs.map((s) => `<div>${s}</div>`).join('\n')}
 </body></html>`;

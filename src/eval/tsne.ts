@@ -5,7 +5,12 @@
  */
 import { Rng } from '../util/rng.js';
 
-export function tsne(x: Float32Array, n: number, dim: number, opts: { perplexity?: number; iterations?: number; seed?: number } = {}): Float32Array {
+export function tsne(
+  x: Float32Array,
+  n: number,
+  dim: number,
+  opts: { perplexity?: number; iterations?: number; seed?: number } = {},
+): Float32Array {
   const perplexity = Math.min(opts.perplexity ?? 30, Math.max(2, (n - 1) / 3));
   const iters = opts.iterations ?? 500;
   const rng = new Rng(opts.seed ?? 0);
@@ -52,7 +57,8 @@ export function tsne(x: Float32Array, n: number, dim: number, opts: { perplexity
   }
   // symmetrise
   const P = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) P[i * n + j] = Math.max((p[i * n + j]! + p[j * n + i]!) / (2 * n), 1e-12);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) P[i * n + j] = Math.max((p[i * n + j]! + p[j * n + i]!) / (2 * n), 1e-12);
   const y = new Float64Array(n * 2).map(() => rng.normal() * 1e-4);
   const vel = new Float64Array(n * 2);
   const gains = new Float64Array(n * 2).fill(1);

@@ -25,7 +25,11 @@ export class BackboneRunner {
    * `weights` needs the backbone parameters only. `units` (default: the whole cut backbone) runs
    * a prefix instead: the frozen part when the last blocks are fine-tuned.
    */
-  static async create(config: ConvCutConfig, weights: Weights, opts: SessionOptions & { units?: BackboneUnit[] } = {}): Promise<BackboneRunner> {
+  static async create(
+    config: ConvCutConfig,
+    weights: Weights,
+    opts: SessionOptions & { units?: BackboneUnit[] } = {},
+  ): Promise<BackboneRunner> {
     const units = opts.units ?? convcutBackbone(config);
     return new BackboneRunner(config, await createSession(exportOnnx(config, weights, { part: 'backbone', units }), opts), units);
   }

@@ -52,7 +52,8 @@ export class FeatureCache {
   async read(s: Sample, v: Variant, out?: Float32Array): Promise<Float32Array> {
     const f = await this.file(s, v);
     const bytes = await fs.readFile(f);
-    if (bytes.length !== this.featureSize * 2) throw new Error(`${f}: cache entry has ${bytes.length} bytes, expected ${this.featureSize * 2}`);
+    if (bytes.length !== this.featureSize * 2)
+      throw new Error(`${f}: cache entry has ${bytes.length} bytes, expected ${this.featureSize * 2}`);
     this.hits++;
     return decodeHalf(new Uint16Array(bytes.buffer, bytes.byteOffset, this.featureSize), out);
   }
@@ -61,7 +62,13 @@ export class FeatureCache {
    * Make sure every (sample, variant) is cached, running the backbone on the missing ones.
    * Images that cannot be decoded are returned as problems (and their samples should be dropped).
    */
-  async ensure(samples: Sample[], variants: Variant[], runner: BackboneRunner, batchSize: number, onProgress?: (n: number) => void): Promise<Problem[]> {
+  async ensure(
+    samples: Sample[],
+    variants: Variant[],
+    runner: BackboneRunner,
+    batchSize: number,
+    onProgress?: (n: number) => void,
+  ): Promise<Problem[]> {
     const problems: Problem[] = [];
     const todo: { s: Sample; v: Variant[] }[] = [];
     for (const s of samples) {
@@ -70,7 +77,10 @@ export class FeatureCache {
         const files = await Promise.all(variants.map((v) => this.file(s, v)));
         missing = variants.filter((_, i) => !existsSync(files[i]!));
       } catch (e) {
-        problems.push({ file: s.source.kind === 'file' ? s.source.path : s.source.origin, message: `cannot read (${(e as Error).message})` });
+        problems.push({
+          file: s.source.kind === 'file' ? s.source.path : s.source.origin,
+          message: `cannot read (${(e as Error).message})`,
+        });
         onProgress?.(1);
         continue;
       }
@@ -79,7 +89,10 @@ export class FeatureCache {
     }
     for (let i = 0; i < todo.length; i += batchSize) {
       const part = todo.slice(i, i + batchSize);
-      const decoded = await decodeMany(part.map((t) => t.s.source), runner.config.inputSize);
+      const decoded = await decodeMany(
+        part.map((t) => t.s.source),
+        runner.config.inputSize,
+      );
       const jobs: { s: Sample; v: Variant; img: DecodedImage }[] = [];
       decoded.forEach((d, j) => {
         if (!d.ok) problems.push({ file: d.error.file, message: d.error.message.slice(d.error.file.length + 2) });

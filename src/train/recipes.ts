@@ -64,7 +64,7 @@ export const REFERENCE_RECIPE: Recipe = {
   ],
 };
 
-export function defaultRecipe(epochs = 40): Recipe {
+export function defaultRecipe(): Recipe {
   return {
     name: 'default',
     attention: 'token',
@@ -77,7 +77,7 @@ export function defaultRecipe(epochs = 40): Recipe {
         head: { layerNorm: false, dropout: 0.1 },
         lr: 1e-3,
         schedule: { kind: 'plateau', factor: 0.1, patience: 3, minLr: 1e-6 },
-        endEpoch: epochs,
+        endEpoch: 40,
         earlyStop: { monitor: 'val_accuracy', patience: 8, minDelta: 0.001, restoreBest: true },
         classWeights: true,
       },

@@ -48,7 +48,13 @@ export async function loadRunState(file: string): Promise<RunState | undefined> 
   if (!existsSync(file)) return undefined;
   const { tensors, metadata } = decodeSafetensors(await fs.readFile(file), file);
   if (!metadata.convcut_run_state) throw new Error(`${file}: not a convcut run state`);
-  const pick = (prefix: string): Weights => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const pick = (prefix: string): Weights =>
+    new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
   const best = pick('best/');
-  return { meta: JSON.parse(metadata.convcut_run_state) as RunStateMeta, weights: pick('w/'), optimizer: pick('opt/'), best: best.size ? best : undefined };
+  return {
+    meta: JSON.parse(metadata.convcut_run_state) as RunStateMeta,
+    weights: pick('w/'),
+    optimizer: pick('opt/'),
+    best: best.size ? best : undefined,
+  };
 }

@@ -123,16 +123,35 @@ export class TfjsTrainer {
     });
   }
 
-  /** Adam's state (step count, first and second moments) as a weight map, in slot order. */
+  /**
+   * Adam's state as a weight map: step count, first and second moments (slot order), and the
+   * running β powers. tfjs' setWeights recomputes those powers with pow(), which differs in the last
+   * bits from the running product the steps used; restoring them exactly keeps a resumed run
+   * bit-identical to an unbroken one.
+   */
   async optimizerState(): Promise<Weights> {
     const out: Weights = new Map();
-    (await this.optimizer.getWeights()).forEach((w, i) => out.set(String(i).padStart(5, '0'), { shape: [...w.tensor.shape], data: w.tensor.dataSync() as Float32Array }));
+    (await this.optimizer.getWeights()).forEach((w, i) =>
+      out.set(String(i).padStart(5, '0'), { shape: [...w.tensor.shape], data: w.tensor.dataSync() as Float32Array }),
+    );
+    for (const k of ['accBeta1', 'accBeta2'] as const)
+      out.set(k, { shape: [], data: this.betaPower(k).dataSync() as Float32Array });
     return out;
   }
 
   async setOptimizerState(state: Weights): Promise<void> {
-    const keys = [...state.keys()].sort();
-    await this.optimizer.setWeights(keys.map((k, i) => ({ name: i === 0 ? 'iter' : k, tensor: tf.tensor(state.get(k)!.data, state.get(k)!.shape) })));
+    const keys = [...state.keys()].filter((k) => /^\d+$/.test(k)).sort();
+    await this.optimizer.setWeights(
+      keys.map((k, i) => ({ name: i === 0 ? 'iter' : k, tensor: tf.tensor(state.get(k)!.data, state.get(k)!.shape) })),
+    );
+    for (const k of ['accBeta1', 'accBeta2'] as const) {
+      const v = state.get(k);
+      if (v) this.betaPower(k).assign(tf.scalar(v.data[0]!));
+    }
+  }
+
+  private betaPower(k: 'accBeta1' | 'accBeta2'): tf.Variable {
+    return (this.optimizer as unknown as Record<string, tf.Variable>)[k]!;
   }
 
   dispose(): void {

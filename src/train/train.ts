@@ -48,7 +48,8 @@ export interface TrainOptions {
   hidden?: number;
   /** Backbone units to train (0 = frozen backbone; 'all' = everything, from scratch without weights). */
   finetune?: number | 'all';
-  epochs?: number;
+  /** Maximum epochs (default recipe), or the end epoch of each phase (reference: [100, 60]). */
+  epochs?: number | number[];
   batchSize?: number;
   lr?: number;
   seed?: number;
@@ -103,8 +104,11 @@ export interface TrainResult {
 export class TrainingHalted extends Error {}
 
 function recipeFor(o: TrainOptions): Recipe {
-  const r = structuredClone(o.recipe === 'reference' ? REFERENCE_RECIPE : defaultRecipe(o.epochs ?? 40));
-  if (o.recipe === 'reference' && o.epochs) r.phases[0]!.endEpoch = o.epochs;
+  const r = structuredClone(o.recipe === 'reference' ? REFERENCE_RECIPE : defaultRecipe());
+  const ends = o.epochs === undefined ? [] : Array.isArray(o.epochs) ? o.epochs : [o.epochs];
+  if (ends.length > r.phases.length)
+    throw new Error(`--epochs: the ${r.name} recipe has ${r.phases.length} phase(s), got ${ends.length} values`);
+  ends.forEach((e, i) => (r.phases[i]!.endEpoch = e));
   if (o.batchSize) r.batchSize = o.batchSize;
   if (o.attention) r.attention = o.attention;
   if (o.lr) r.phases[0]!.lr = o.lr;
@@ -164,7 +168,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // The published code validates on the test set (SPEC §2, flaw 2). Reproduced on purpose.
     samples = ds.samples.map((s) => (s.split === 'valid' ? { ...s, split: 'train' as const } : s));
     split = { seed, fraction: 0, source: 'dataset', validIds: [] };
-    emit({ kind: 'info', message: 'reference recipe: the TEST set is used as validation (early stopping, LR, checkpoint), as the published code does' });
+    emit({
+      kind: 'info',
+      message:
+        'reference recipe: the TEST set is used as validation (early stopping, LR, checkpoint), as the published code does',
+    });
   } else if (resumeState && existsSync(splitPath)) {
     split = JSON.parse(await fs.readFile(splitPath, 'utf8')) as SplitRecord;
     samples = applySplit(ds, split);
@@ -203,7 +211,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     emit({ kind: 'info', message: `backbone weights: ${o.weights} (${pre.format})` });
   } else {
     backboneWeights = initWeights(backboneSpecs, deriveSeed(seed, 1));
-    emit({ kind: 'info', message: 'no --weights: the backbone starts from random weights (only sensible with --finetune all, as the demo does)' });
+    emit({
+      kind: 'info',
+      message: 'no --weights: the backbone starts from random weights (only sensible with --finetune all, as the demo does)',
+    });
   }
   const prefixNames = new Set(describeBackbone(baseConfig, prefix).specs.map((s) => s.name));
   const frozen: Weights = new Map([...backboneWeights].filter(([k]) => prefixNames.has(k)));
@@ -271,7 +282,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     });
     if (resuming && resumeState.optimizer.size) await trainer.setOptimizerState(resumeState.optimizer);
     const early = new EarlyStopping(phase.earlyStop.patience, phase.earlyStop.minDelta);
-    const plateau = phase.schedule.kind === 'plateau' ? new ReduceLROnPlateau(phase.schedule.factor, phase.schedule.patience, phase.schedule.minLr) : undefined;
+    const plateau =
+      phase.schedule.kind === 'plateau'
+        ? new ReduceLROnPlateau(phase.schedule.factor, phase.schedule.patience, phase.schedule.minLr)
+        : undefined;
     let lr = phase.lr;
     let bestWeights: Weights | undefined;
     let epochStats = { loss: 0, correct: 0, seen: 0 };
@@ -299,9 +313,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         history: history as unknown as Record<string, unknown>[],
         settingsHash,
       };
-      await saveRunState(statePath, { meta, weights: await trainer.params.toWeights(), optimizer: await trainer.optimizerState(), best: bestWeights });
+      await saveRunState(statePath, {
+        meta,
+        weights: await trainer.params.toWeights(),
+        optimizer: await trainer.optimizerState(),
+        best: bestWeights,
+      });
     };
-    const fullWeights = async (w?: Weights): Promise<Weights> => new Map([...frozen, ...(w ?? (await trainer.params.toWeights()))]);
+    const fullWeights = async (w?: Weights): Promise<Weights> =>
+      new Map([...frozen, ...(w ?? (await trainer.params.toWeights()))]);
 
     const epochs = phase.endEpoch;
     let epoch = epochStart;
@@ -316,7 +336,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const ids = order.slice(step * recipe.batchSize, (step + 1) * recipe.batchSize);
         const stepRng = new Rng(deriveSeed(seed, pi, epoch, step, 7));
         const batch = ids.map((i) => train[i]!);
-        const input = await loadInputs(batch, cache, featureSize, () => (stepRng.next() < 0.5 ? 'flip' : 'orig'), contrast && { runner, aug: contrast, rng: stepRng });
+        const input = await loadInputs(
+          batch,
+          cache,
+          featureSize,
+          () => (stepRng.next() < 0.5 ? 'flip' : 'orig'),
+          contrast && { runner, aug: contrast, rng: stepRng },
+        );
         const labels = Int32Array.from(batch.map((s) => s.label));
         const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
         const x = tf.tensor(input, [batch.length, ...runner.featureShape]);
@@ -325,7 +351,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         epochStats.loss += r.loss * batch.length;
         epochStats.correct += r.correct;
         epochStats.seen += batch.length;
-        emit({ kind: 'step', phase: phase.name, epoch, step, steps: nSteps, loss: epochStats.loss / epochStats.seen, accuracy: epochStats.correct / epochStats.seen });
+        emit({
+          kind: 'step',
+          phase: phase.name,
+          epoch,
+          step,
+          steps: nSteps,
+          loss: epochStats.loss / epochStats.seen,
+          accuracy: epochStats.correct / epochStats.seen,
+        });
         steps++;
         if (o.saveEvery && (step + 1) % o.saveEvery === 0 && step + 1 < nSteps) await saveState(epoch, step + 1);
         if (o.haltAfterSteps && steps >= o.haltAfterSteps) {
@@ -336,7 +370,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (halted) break;
       startStep = 0;
       // ---- validation (never the test set, except in the reference recipe, which says so)
-      const val = await evaluateFeatures(trainer, valid, cache, featureSize, runner.featureShape, recipe.validationBatches === 'class-ordered' ? 'class-ordered' : config.head.attention === 'batch' ? 1 : 64, ds.classes);
+      const val = await evaluateFeatures(
+        trainer,
+        valid,
+        cache,
+        featureSize,
+        runner.featureShape,
+        recipe.validationBatches === 'class-ordered' ? 'class-ordered' : config.head.attention === 'batch' ? 1 : 64,
+        ds.classes,
+      );
       const accuracy = epochStats.correct / epochStats.seen;
       const monitor = phase.earlyStop.monitor === 'accuracy' ? accuracy : val.accuracy;
       const improvedVal = val.accuracy > bestVal;
@@ -348,7 +390,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           epoch,
           seed,
           valAccuracy: val.accuracy,
-          validation: recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${split.source}, seed ${seed})`,
+          validation:
+            recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${split.source}, seed ${seed})`,
           settings,
         });
       }
@@ -399,7 +442,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           history: history as unknown as Record<string, unknown>[],
           settingsHash,
         },
-        weights: new Map([...trainable].filter(([k]) => paramSpecs({ ...baseConfig, head: { ...baseConfig.head, ...recipe.phases[pi + 1]!.head } }).some((s) => s.name === k))),
+        weights: new Map(
+          [...trainable].filter(([k]) =>
+            paramSpecs({ ...baseConfig, head: { ...baseConfig.head, ...recipe.phases[pi + 1]!.head } }).some((s) => s.name === k),
+          ),
+        ),
         optimizer: new Map(),
       });
     }
@@ -409,7 +456,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (!existsSync(checkpoint)) throw new Error('training ended without a checkpoint (no epoch completed)');
   await writeFileAtomic(
     path.join(o.out, 'run.json'),
-    JSON.stringify({ settings, split: { source: split.source, seed: split.seed, fraction: split.fraction, valid: split.validIds.length }, history, problems }, null, 1),
+    JSON.stringify(
+      {
+        settings,
+        split: { source: split.source, seed: split.seed, fraction: split.fraction, valid: split.validIds.length },
+        history,
+        problems,
+      },
+      null,
+      1,
+    ),
   );
   return {
     checkpoint,
@@ -480,4 +536,3 @@ export async function evaluateFeatures(
     classes,
   );
 }
-
