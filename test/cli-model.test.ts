@@ -121,3 +121,34 @@ describe('convcut CLI: network commands', () => {
     );
   });
 });
+
+describe('convcut predict --faces', () => {
+  it('finds every face in a real photo shipped inside an npm package and returns one result per face', async () => {
+    const photo = path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
+    const cfg = smallConfig();
+    const ck = path.join(dir, 'faces-model.safetensors');
+    await saveCheckpoint(ck, cfg, initWeights(paramSpecs(cfg), 2));
+    const r = await convcut('predict', '-m', ck, photo, '--faces', '--format', 'json');
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as {
+      file: string;
+      face: number;
+      box: { x: number; y: number; width: number; height: number; score: number };
+      top: unknown[];
+    }[];
+    // The photo shows three people (1920×1280).
+    expect(rows).toHaveLength(3);
+    rows.forEach((row, i) => {
+      expect(row.face).toBe(i);
+      expect(row.box.score).toBeGreaterThan(0.5);
+      expect(row.box.x).toBeGreaterThanOrEqual(0);
+      expect(row.box.x + row.box.width).toBeLessThanOrEqual(1920);
+      expect(row.box.y + row.box.height).toBeLessThanOrEqual(1280);
+      expect(row.top).toHaveLength(3);
+    });
+    expect(rows[0]!.box.x + rows[0]!.box.width).toBeLessThan(rows[2]!.box.x); // distinct faces, left to right
+    const table = await convcut('predict', '-m', ck, photo, '--faces');
+    expect(table.stdout.trim().split('\n')).toHaveLength(3);
+    expect(table.stdout).toMatch(/sample1\.jpg#0 \[\d+,\d+ \d+×\d+\]/);
+  });
+});

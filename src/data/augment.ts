@@ -29,12 +29,25 @@ export function adjustContrast(img: DecodedImage, factor: number): DecodedImage 
   return { ...img, data: out };
 }
 
-/** Bilinear sample of `img` through the inverse map (x, y) → (sx, sy); outside is black. */
+/** Bilinear sample of `img` through the inverse map (x, y) → (sx, sy), same size as `img`. */
 function warp(img: DecodedImage, inv: (x: number, y: number) => [number, number]): DecodedImage {
+  return affineSample(img, img.width, img.height, inv);
+}
+
+/**
+ * An `outW`×`outH` image whose pixel (x, y) is `img` sampled bilinearly at inv(x, y) (pixel centres at
+ * +0.5; coordinates clamped to the border). Used for augmentation and for face alignment.
+ */
+export function affineSample(
+  img: DecodedImage,
+  outW: number,
+  outH: number,
+  inv: (x: number, y: number) => [number, number],
+): DecodedImage {
   const { width: w, height: h, data } = img;
-  const out = new Float32Array(data.length);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
+  const out = new Float32Array(outW * outH * 3);
+  for (let y = 0; y < outH; y++)
+    for (let x = 0; x < outW; x++) {
       const [sx, sy] = inv(x + 0.5, y + 0.5);
       const fx = sx - 0.5;
       const fy = sy - 0.5;
@@ -54,10 +67,10 @@ function warp(img: DecodedImage, inv: (x: number, y: number) => [number, number]
           const py = Math.min(h - 1, Math.max(0, y0 + dy));
           v += wgt * data[(py * w + px) * 3 + c]!;
         }
-        out[(y * w + x) * 3 + c] = v;
+        out[(y * outW + x) * 3 + c] = v;
       }
     }
-  return { ...img, data: out };
+  return { width: outW, height: outH, data: out };
 }
 
 export interface AugmentOptions {
