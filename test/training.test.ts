@@ -139,3 +139,42 @@ describe('depthwise conv gradients without the missing wasm kernels', () => {
     expect(Math.max(...Array.from(tf.abs(tf.sub(depthwiseSame(x, w), reference(x, w))).dataSync()))).toBeLessThan(1e-4);
   });
 });
+
+describe('wasm-friendly gradient kernels', () => {
+  beforeAll(async () => {
+    await initTf('wasm');
+  });
+
+  it('matMul, addBias, mulVector and patchDepthwise have the same gradients as the stock tfjs ops', async () => {
+    const k = await import('../src/engine/tfjs-kernels.js');
+    const r = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+    const close = (a: tf.Tensor, b: tf.Tensor) =>
+      expect(Math.max(...Array.from(tf.abs(tf.sub(a, b)).dataSync()))).toBeLessThan(1e-4);
+    const cases: [
+      string,
+      (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+      (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+      number[],
+      number[],
+    ][] = [
+      ['matMul', (a, b) => k.matMul(a, b), (a, b) => tf.matMul(a, b), [5, 3, 4], [5, 4, 6]],
+      ['matMul transposeB', (a, b) => k.matMul(a, b, true), (a, b) => tf.matMul(a, b, false, true), [7, 4], [6, 4]],
+      ['addBias', k.addBias, tf.add, [2, 3, 5, 4], [4]],
+      ['mulVector', k.mulVector, tf.mul, [3, 5, 4], [4]],
+      ['patchDepthwise', k.patchDepthwise, (a, b) => tf.sum(tf.mul(a, b), 1), [9, 4, 6], [4, 6]],
+    ];
+    for (const [name, mine, stock, sa, sb] of cases) {
+      const a = r(sa, 1);
+      const b = r(sb, 2);
+      const ya = mine(a, b);
+      close(ya, stock(a, b));
+      const dy = r(ya.shape, 3);
+      const g1 = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mine(x, y), dy)))([a, b]);
+      const g2 = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(stock(x, y), dy)))([a, b]);
+      close(g1[0]!, g2[0]!);
+      close(g1[1]!, g2[1]!);
+      expect(name).toBeTruthy();
+    }
+    close(k.sumLeading(r([6, 5, 3], 4)), tf.sum(r([6, 5, 3], 4), [0, 1]));
+  });
+});

@@ -14,6 +14,7 @@ import { samePadding } from '../model/ops.js';
 import { Rng } from '../util/rng.js';
 import type { Weights } from '../weights/weight-map.js';
 import { tf } from './tfjs-backend.js';
+import { addBias, matMul, mulVector, patchDepthwise } from './tfjs-kernels.js';
 
 type T = tf.Tensor;
 
@@ -129,11 +130,11 @@ export class TfjsOps implements Ops<T> {
     if (o.kernel === o.stride) {
       const p = this.patches(xin, o.kernel);
       const [n, ho, wo, kc] = p.shape as number[];
-      y = tf.reshape(tf.matMul(tf.reshape(p, [-1, kc!]), tf.reshape(w, [kc!, o.filters])), [n!, ho!, wo!, o.filters]);
+      y = tf.reshape(matMul(tf.reshape(p, [-1, kc!]), tf.reshape(w, [kc!, o.filters])), [n!, ho!, wo!, o.filters]);
     } else {
       y = tf.conv2d(xin as tf.Tensor4D, w as tf.Tensor4D, o.stride, 'valid');
     }
-    return o.bias === false ? y : tf.add(y, this.params.get(`${name}.bias`));
+    return o.bias === false ? y : addBias(y, this.params.get(`${name}.bias`));
   }
 
   depthwiseConv2d(x: T, name: string, o: DepthwiseOptions): T {
@@ -144,29 +145,29 @@ export class TfjsOps implements Ops<T> {
     if (o.kernel === o.stride) {
       const p = this.patches(xin, o.kernel);
       const [n, ho, wo] = p.shape as number[];
-      const taps = tf.reshape(p, [n!, ho!, wo!, o.kernel * o.kernel, c]);
-      y = tf.sum(tf.mul(taps, tf.reshape(w, [o.kernel * o.kernel, c])), 3);
+      const taps = tf.reshape(p, [n! * ho! * wo!, o.kernel * o.kernel, c]);
+      y = tf.reshape(patchDepthwise(taps, tf.reshape(w, [o.kernel * o.kernel, c])), [n!, ho!, wo!, c]);
     } else if (this.training && o.stride === 1 && o.kernel % 2 === 1 && o.padding === 'same') {
       y = depthwiseSame(x, w);
     } else {
       y = tf.depthwiseConv2d(xin as tf.Tensor4D, w as tf.Tensor4D, o.stride, 'valid');
     }
-    return o.bias === false ? y : tf.add(y, this.params.get(`${name}.bias`));
+    return o.bias === false ? y : addBias(y, this.params.get(`${name}.bias`));
   }
 
   dense(x: T, name: string, units: number, o: { bias?: boolean } = {}): T {
     const w = this.params.get(`${name}.weight`);
     const shape = x.shape;
     const c = shape[shape.length - 1]!;
-    let y = tf.matMul(x.rank === 2 ? x : tf.reshape(x, [-1, c]), w);
-    if (o.bias !== false) y = tf.add(y, this.params.get(`${name}.bias`));
+    let y = matMul(x.rank === 2 ? x : tf.reshape(x, [-1, c]), w);
+    if (o.bias !== false) y = addBias(y, this.params.get(`${name}.bias`));
     return x.rank === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), units]);
   }
 
   layerNorm(x: T, name: string, eps: number): T {
     const { mean, variance } = tf.moments(x, -1, true);
     const norm = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(norm, this.params.get(`${name}.weight`)), this.params.get(`${name}.bias`));
+    return addBias(mulVector(norm, this.params.get(`${name}.weight`)), this.params.get(`${name}.bias`));
   }
 
   batchNorm(x: T, name: string, eps: number, momentum: number): T {
@@ -197,7 +198,7 @@ export class TfjsOps implements Ops<T> {
   }
 
   scale(x: T, name: string): T {
-    return tf.mul(x, this.params.get(name));
+    return mulVector(x, this.params.get(name));
   }
   scalarScale(x: T, name: string): T {
     return tf.mul(x, this.params.get(name));
@@ -219,7 +220,7 @@ export class TfjsOps implements Ops<T> {
     return tf.softmax(x);
   }
   matmul(a: T, b: T, transposeB: boolean): T {
-    return tf.matMul(a, b, false, transposeB);
+    return matMul(a, b, transposeB);
   }
   mulConst(x: T, c: number): T {
     return tf.mul(x, c);

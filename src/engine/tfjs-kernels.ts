@@ -1,0 +1,79 @@
+/**
+ * Differentiable building blocks with gradients written for the tfjs `wasm` backend's fast paths.
+ * Measured on this machine with tf.profile (see BENCHMARKS.md, head training): wasm's BatchMatMul with
+ * a transposed operand runs ~20× slower than an explicit Transpose followed by a plain BatchMatMul,
+ * and a Sum over the leading axes of a 5-D tensor ~30× slower than `sumLeading`. tfjs' stock
+ * gradients of matMul, broadcast multiply and bias add use exactly those slow forms, so these ops
+ * supply their own (a head step went from 440 to 57 ms).
+ */
+import { tf } from './tfjs-backend.js';
+
+type T = tf.Tensor;
+
+const swapLast = (x: T): T => {
+  const perm = [...Array(x.rank).keys()];
+  [perm[x.rank - 1], perm[x.rank - 2]] = [perm[x.rank - 2]!, perm[x.rank - 1]!];
+  return tf.transpose(x, perm);
+};
+
+/**
+ * Σ over all leading axes of x, keeping the last. Adding the two halves of the rows until the count
+ * is odd, then one Sum, was the fastest form measured (a ones-row matMul repacks its right operand
+ * every call; wasm's Sum over leading axes of a >2-D tensor transposes first).
+ */
+export function sumLeading(x: T): T {
+  const c = x.shape[x.rank - 1]!;
+  let y = tf.reshape(x, [x.size / c, c]);
+  while (y.shape[0]! > 1 && y.shape[0]! % 2 === 0) {
+    const h = y.shape[0]! / 2;
+    y = tf.add(tf.slice(y, [0, 0], [h, c]), tf.slice(y, [h, 0], [h, c]));
+  }
+  return tf.sum(y, 0);
+}
+
+function custom<A extends T[]>(
+  f: (...args: [...A, tf.GradSaveFunc]) => { value: T; gradFunc: (dy: T, saved: T[]) => T[] },
+): (...args: A) => T {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => T;
+}
+
+/** a·b (batched over leading axes, same rank), optionally b transposed, with plain-matMul gradients. */
+const matMulPlain = custom<[T, T]>((a, b, save) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy, [sa, sb]) => [tf.matMul(dy, swapLast(sb!)), tf.matMul(swapLast(sa!), dy)],
+  };
+});
+
+export function matMul(a: T, b: T, transposeB = false): T {
+  return matMulPlain(a, transposeB ? swapLast(b) : b);
+}
+
+/** x + bias over the last axis; ∂bias via `sumLeading`. */
+export const addBias = custom<[T, T]>((x, bias, save) => {
+  save([]);
+  return { value: tf.add(x, bias), gradFunc: (dy) => [dy, sumLeading(dy)] };
+});
+
+/** x · v over the last axis (layer scale, LayerNorm γ); ∂v via `sumLeading`. */
+export const mulVector = custom<[T, T]>((x, v, save) => {
+  save([x, v]);
+  return { value: tf.mul(x, v), gradFunc: (dy, [sx, sv]) => [tf.mul(dy, sv!), sumLeading(tf.mul(dy, sx!))] };
+});
+
+/**
+ * Depthwise "patch" conv: taps (M, K, C) — K kernel taps per output position — times w (K, C),
+ * summed over K → (M, C).
+ */
+export const patchDepthwise = custom<[T, T]>((taps, w, save) => {
+  save([taps, w]);
+  return {
+    value: tf.sum(tf.mul(taps, w), 1),
+    gradFunc: (dy, [st, sw]) => {
+      const [m, k, c] = st!.shape as [number, number, number];
+      const g = tf.reshape(dy, [m, 1, c]);
+      return [tf.mul(g, sw!), tf.reshape(sumLeading(tf.reshape(tf.mul(st!, g), [m, k * c])), [k, c])];
+    },
+  };
+});
