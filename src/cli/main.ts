@@ -10,6 +10,7 @@ import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
 
 const program = new Command();
@@ -23,6 +24,7 @@ registerDemo(program);
 registerTrain(program);
 registerEval(program);
 registerPredict(program);
+registerServe(program);
 registerModelInfo(program);
 registerFeatures(program);
 registerExport(program);

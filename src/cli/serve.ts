@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('HTTP service and web page: POST /v1/predict, GET /v1/model, GET /healthz, and the browser page at /')
+    .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
+    .option('--port <n>', 'port', '8080')
+    .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+    .option('--body-limit <bytes>', 'largest request body', String(10 * 1024 * 1024))
+    .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', '40000000')
+    .option('--timeout <ms>', 'per-request time limit', '30000')
+    .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', '64')
+    .option('--log', 'log every request (JSON lines)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  convcut serve -m runs/raf/best.safetensors --port 8080
+  curl -F image=@face.jpg http://127.0.0.1:8080/v1/predict
+  curl --data-binary @group.jpg -H 'content-type: image/jpeg' 'http://127.0.0.1:8080/v1/predict?faces=true'
+`,
+    )
+    .action(
+      async (o: {
+        model: string;
+        port: string;
+        host: string;
+        bodyLimit: string;
+        maxPixels: string;
+        timeout: string;
+        maxQueue: string;
+        log?: boolean;
+      }) => {
+        const { promises: fs } = await import('node:fs');
+        const { isCheckpointBytes, loadCheckpoint } = await import('../weights/checkpoint.js');
+        const { ConvCutModel } = await import('../infer/convcut-model.js');
+        const { buildServer } = await import('../server/server.js');
+        const bytes = await fs.readFile(o.model).catch((e: NodeJS.ErrnoException) => {
+          throw new Error(`${o.model}: cannot read model (${e.code ?? e.message})`, { cause: e });
+        });
+        let model;
+        let weights;
+        if (isCheckpointBytes(bytes)) {
+          const ck = await loadCheckpoint(o.model);
+          weights = ck.weights;
+          model = await ConvCutModel.fromWeights(ck.meta.config, ck.weights, { id: o.model });
+        } else model = await ConvCutModel.load(o.model);
+        const app = await buildServer(model, {
+          weights,
+          onnx: weights ? undefined : bytes,
+          bodyLimit: Number(o.bodyLimit),
+          maxPixels: Number(o.maxPixels),
+          requestTimeout: Number(o.timeout),
+          maxQueue: Number(o.maxQueue),
+          logger: Boolean(o.log),
+        });
+        const address = await app.listen({ port: Number(o.port), host: o.host });
+        console.log(`convcut serving ${o.model} at ${address} (page: ${address}/, API: ${address}/v1/predict)`);
+        const stop = async (signal: string) => {
+          console.log(`${signal}: finishing in-flight requests, then stopping`);
+          await app.close();
+          await model.dispose();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop('SIGINT'));
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+      },
+    );
+}

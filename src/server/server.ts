@@ -1,0 +1,212 @@
+/**
+ * The HTTP service (Fastify): `POST /v1/predict`, `GET /v1/model`, `GET /healthz`, the model as ONNX
+ * for in-browser inference (`GET /v1/model.onnx`), and the web page with every asset it needs (no
+ * CDN). The model is loaded once; requests go through a bounded batching queue. Every error is JSON
+ * `{ error: { code, message } }` with a 4xx/5xx status.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyMultipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+import { decodeImage, type DecodedImage } from '../data/image.js';
+import { exportOnnx } from '../engine/onnx-export.js';
+import type { ConvCutModel } from '../infer/convcut-model.js';
+import type { Weights } from '../weights/weight-map.js';
+import { Batcher, QueueFullError } from './batcher.js';
+
+export interface ServerOptions {
+  /** Largest accepted request body (bytes). */
+  bodyLimit?: number;
+  /** Largest accepted image (pixels, from its header, before decoding). */
+  maxPixels?: number;
+  /** Per-request time limit (ms); past it the request gets 503. */
+  requestTimeout?: number;
+  maxQueue?: number;
+  maxBatch?: number;
+  topK?: number;
+  /** Weights of the loaded model, to serve it as ONNX to the browser page. */
+  weights?: Weights;
+  /** ONNX bytes to serve instead (when the model was loaded from .onnx). */
+  onnx?: Uint8Array;
+  webDir?: string;
+  logger?: boolean;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_WEB_DIR = path.join(here, '..', '..', 'web', 'dist');
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).type('application/json').send({ error: { code, message } });
+}
+
+export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = o.bodyLimit ?? 10 * 1024 * 1024;
+  const maxPixels = o.maxPixels ?? 40_000_000;
+  const timeout = o.requestTimeout ?? 30_000;
+  const batcher = new Batcher(model, o.maxQueue ?? 64, o.maxBatch ?? 8);
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout: timeout * 2 });
+  await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10 } });
+  // Raw image bodies: any image/* or application/octet-stream content type arrives as a Buffer.
+  app.addContentTypeParser(/^(image\/.*|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof HttpError) return sendError(reply, err.status, err.code, err.message);
+    if (err instanceof QueueFullError) return sendError(reply, 503, 'overloaded', err.message);
+    const status = err.statusCode ?? 500;
+    if (status === 413 || err.code === 'FST_REQ_FILE_TOO_LARGE')
+      return sendError(reply, 413, 'body_too_large', `request body is larger than ${bodyLimit} bytes`);
+    if (status === 415 || err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return sendError(
+        reply,
+        415,
+        'unsupported_media_type',
+        'send multipart/form-data with an "image" file, or the image itself as the body (image/jpeg, image/png, …)',
+      );
+    if (status >= 400 && status < 500) return sendError(reply, status, 'bad_request', err.message);
+    app.log.error(err);
+    return sendError(reply, 500, 'internal', 'internal error');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
+
+  const modelInfo = {
+    id: model.id,
+    classes: model.classes,
+    inputSize: model.config.inputSize,
+    attention: model.config.head.attention,
+    backbone: model.config.backbone.size,
+    cut: model.config.cut,
+    normalisation: 'ImageNet mean/std inside the model; input RGB 0..255, NHWC float32',
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok', queue: batcher.pending }));
+  app.get('/v1/model', async () => modelInfo);
+  let onnxBytes: Uint8Array | undefined = o.onnx;
+  app.get('/v1/model.onnx', async (_req, reply) => {
+    onnxBytes ??= o.weights ? exportOnnx(model.config, o.weights) : undefined;
+    if (!onnxBytes) throw new HttpError(404, 'not_found', 'this server has no ONNX form of its model');
+    return reply.type('application/octet-stream').send(Buffer.from(onnxBytes));
+  });
+
+  async function readImage(req: FastifyRequest): Promise<Buffer> {
+    const type = req.headers['content-type'] ?? '';
+    if (type.startsWith('multipart/form-data')) {
+      const file = await req.file();
+      if (!file)
+        throw new HttpError(400, 'missing_image', 'multipart request has no file; send the image in a field named "image"');
+      if (file.fieldname !== 'image')
+        throw new HttpError(400, 'missing_image', `expected the file in field "image", got "${file.fieldname}"`);
+      const buf = await file.toBuffer();
+      if (file.file.truncated) throw new HttpError(413, 'body_too_large', `image is larger than ${bodyLimit} bytes`);
+      return buf;
+    }
+    if (!/^(image\/|application\/octet-stream)/.test(type)) {
+      throw new HttpError(
+        415,
+        'unsupported_media_type',
+        `content type "${type || 'none'}": send multipart/form-data with an "image" file, or the image itself (image/jpeg, image/png, …)`,
+      );
+    }
+    if (!Buffer.isBuffer(req.body) || !req.body.length) throw new HttpError(400, 'missing_image', 'empty body: send an image');
+    return req.body;
+  }
+
+  async function checkHeader(buf: Buffer): Promise<void> {
+    let meta;
+    try {
+      // Header only, no pixel limit here: the size check below answers with a clear 413.
+      meta = await sharp(buf, { limitInputPixels: false }).metadata();
+    } catch (e) {
+      throw new HttpError(422, 'not_an_image', `cannot read the image (${(e as Error).message.split('\n')[0]})`);
+    }
+    const px = (meta.width ?? 0) * (meta.height ?? 0);
+    if (px > maxPixels)
+      throw new HttpError(
+        413,
+        'image_too_large',
+        `image is ${meta.width}×${meta.height} = ${px} pixels; the limit is ${maxPixels}`,
+      );
+  }
+
+  app.post('/v1/predict', async (req, reply) => {
+    const t0 = performance.now();
+    const deadline = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new HttpError(503, 'timeout', `request took longer than ${timeout} ms`)), timeout).unref(),
+    );
+    const work = (async () => {
+      const buf = await readImage(req);
+      await checkHeader(buf);
+      const query = req.query as { faces?: string; top_k?: string };
+      const k = Math.max(1, Math.min(model.classes.length, Number(query.top_k ?? o.topK ?? 3)));
+      const wantFaces = query.faces === 'true' || query.faces === '1';
+      let crops: { box: { x: number; y: number; width: number; height: number; score?: number }; image: DecodedImage }[];
+      if (wantFaces) {
+        const { detectFaces } = await import('../infer/faces.js');
+        const faces = await detectFaces(buf, model.config.inputSize).catch((e: Error) => {
+          throw new HttpError(422, 'not_an_image', `cannot read the image (${e.message.split('\n')[0]})`);
+        });
+        crops = faces.map((f) => ({ box: f.box, image: f.aligned }));
+      } else {
+        const meta = await sharp(buf).metadata();
+        const image = await decodeImage(buf, model.config.inputSize).catch((e: Error) => {
+          throw new HttpError(422, 'not_an_image', e.message.replace('<buffer>: ', ''));
+        });
+        crops = [
+          {
+            box: {
+              x: 0,
+              y: 0,
+              width: meta.autoOrient?.width ?? meta.width ?? 0,
+              height: meta.autoOrient?.height ?? meta.height ?? 0,
+            },
+            image,
+          },
+        ];
+      }
+      const results = await Promise.all(
+        crops.map(async (c) => {
+          const p = await batcher.classify(c.image);
+          const top = Array.from(p, (score, i) => ({ label: model.classes[i]!, score }))
+            .sort((a, b) => b.score - a.score)
+            .slice(0, k);
+          return { box: c.box, label: top[0]!.label, score: top[0]!.score, top };
+        }),
+      );
+      return { model: model.id, faces: results, timing: { total_ms: Math.round((performance.now() - t0) * 10) / 10 } };
+    })();
+    return reply.send(await Promise.race([work, deadline]));
+  });
+
+  const webDir = o.webDir ?? DEFAULT_WEB_DIR;
+  if (existsSync(path.join(webDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: webDir, prefix: '/' });
+    // onnxruntime-web's wasm files, served locally so the page works offline.
+    const require = createRequire(import.meta.url);
+    const ortDir = path.dirname(require.resolve('onnxruntime-web/package.json'));
+    await app.register(fastifyStatic, { root: path.join(ortDir, 'dist'), prefix: '/ort/', decorateReply: false });
+  } else {
+    app.get('/', async (_req, reply) =>
+      reply
+        .type('text/plain')
+        .send(
+          'convcut server: the web page is not built (npm run build:web). API: POST /v1/predict, GET /v1/model, GET /healthz\n',
+        ),
+    );
+  }
+  return app;
+}

@@ -1,0 +1,149 @@
+/** The HTTP API with a real server on loopback, as clients meet it. */
+import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { paramSpecs } from '../src/engine/describe.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { buildServer, type ServerOptions } from '../src/server/server.js';
+import { initWeights } from '../src/weights/weight-map.js';
+import { FIXTURES, smallConfig } from './helpers.js';
+
+const cfg = smallConfig();
+const weights = initWeights(paramSpecs(cfg), 1);
+let model: ConvCutModel;
+const servers: FastifyInstance[] = [];
+
+async function start(o: ServerOptions = {}): Promise<string> {
+  const app = await buildServer(model, { weights, webDir: '/nonexistent', ...o });
+  servers.push(app);
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
+
+const jpeg = () =>
+  sharp({ create: { width: 120, height: 90, channels: 3, background: '#c08060' } })
+    .jpeg()
+    .toBuffer();
+const png = () =>
+  sharp({ create: { width: 64, height: 64, channels: 3, background: '#406080' } })
+    .png()
+    .toBuffer();
+const form = (field: string, data: Buffer, type = 'image/jpeg') => {
+  const f = new FormData();
+  f.append(field, new Blob([new Uint8Array(data)], { type }), 'x.jpg');
+  return f;
+};
+
+describe('convcut serve API', () => {
+  let url = '';
+  beforeAll(async () => {
+    model = await ConvCutModel.fromWeights(cfg, weights, { id: 'test-model' });
+    url = await start({ bodyLimit: 200_000 });
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    await model.dispose();
+  });
+
+  it('answers health and model queries', async () => {
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', queue: 0 });
+    const m = await (await fetch(`${url}/v1/model`)).json();
+    expect(m).toMatchObject({ id: 'test-model', classes: cfg.head.classes, inputSize: 112, attention: 'token' });
+    const onnx = await fetch(`${url}/v1/model.onnx`);
+    expect(onnx.status).toBe(200);
+    expect((await onnx.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+  });
+
+  it('predicts a JPEG (multipart) and a PNG (raw body) with the same numbers as the library', async () => {
+    const j = await fetch(`${url}/v1/predict?top_k=2`, { method: 'POST', body: form('image', await jpeg()) });
+    expect(j.status).toBe(200);
+    const body = await j.json();
+    expect(body.model).toBe('test-model');
+    expect(body.faces).toHaveLength(1);
+    expect(body.faces[0].box).toEqual({ x: 0, y: 0, width: 120, height: 90 });
+    expect(body.faces[0].top).toHaveLength(2);
+    expect(body.timing.total_ms).toBeGreaterThan(0);
+    const [lib] = await model.predict([await jpeg()], { topK: 2 });
+    expect(body.faces[0].label).toBe(lib!.label);
+    expect(body.faces[0].score).toBeCloseTo(lib!.score, 5);
+    const p = await fetch(`${url}/v1/predict`, {
+      method: 'POST',
+      body: new Uint8Array(await png()),
+      headers: { 'content-type': 'image/png' },
+    });
+    expect(p.status).toBe(200);
+    expect((await p.json()).faces[0].top).toHaveLength(3);
+  });
+
+  it('rejects bad requests with 4xx JSON errors and keeps answering afterwards', async () => {
+    const post = (body: BodyInit, type?: string, query = '') =>
+      fetch(`${url}/v1/predict${query}`, { method: 'POST', body, headers: type ? { 'content-type': type } : undefined });
+    const expectError = async (r: Response, status: number, code: string) => {
+      expect(r.status).toBe(status);
+      expect(r.headers.get('content-type')).toMatch(/application\/json/);
+      const b = await r.json();
+      expect(b.error.code).toBe(code);
+      expect(b.error.message.length).toBeGreaterThan(5);
+    };
+    const j = await jpeg();
+    await expectError(await post('this is text', 'image/jpeg'), 422, 'not_an_image');
+    await expectError(await post(new Uint8Array(j.subarray(0, j.length >> 1)), 'image/jpeg'), 422, 'not_an_image');
+    await expectError(await post(new Uint8Array(300_000), 'image/png'), 413, 'body_too_large');
+    await expectError(await post(form('image', Buffer.alloc(300_000))), 413, 'body_too_large');
+    // a decompression bomb: a valid PNG whose header claims 20,000 × 20,000 pixels
+    const bomb = Buffer.from(await png());
+    bomb.writeUInt32BE(20000, 16);
+    bomb.writeUInt32BE(20000, 20);
+    bomb.writeUInt32BE(crc32(bomb.subarray(12, 29)), 29); // a valid IHDR checksum, as a real bomb has
+    await expectError(await post(new Uint8Array(bomb), 'image/png'), 413, 'image_too_large');
+    await expectError(await post('hello', 'text/plain'), 415, 'unsupported_media_type');
+    await expectError(await post('{"image": 1}', 'application/json'), 415, 'unsupported_media_type');
+    await expectError(await post(form('photo', j)), 400, 'missing_image');
+    await expectError(await post(new Uint8Array(0), 'image/jpeg'), 400, 'missing_image');
+    await expectError(await fetch(`${url}/v2/predict`, { method: 'POST' }), 404, 'not_found');
+    // still healthy and still predicting
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await post(form('image', j))).status).toBe(200);
+  });
+
+  it('a full queue and a request over its time limit get 503', async () => {
+    const full = await start({ maxQueue: 0 });
+    const r = await fetch(`${full}/v1/predict`, { method: 'POST', body: form('image', await jpeg()) });
+    expect(r.status).toBe(503);
+    expect((await r.json()).error.code).toBe('overloaded');
+    const slow = await start({ requestTimeout: 1 });
+    const t = await fetch(`${slow}/v1/predict?faces=true`, { method: 'POST', body: form('image', await jpeg()) });
+    expect(t.status).toBe(503);
+    expect((await t.json()).error.code).toBe('timeout');
+  });
+
+  it('faces=true finds the faces of a group photo', async () => {
+    const photo = readFileSync(
+      path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg'),
+    );
+    const r = await fetch(`${url}/v1/predict?faces=true`, {
+      method: 'POST',
+      body: new Uint8Array(photo),
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    expect(r.status).toBe(200);
+    const small = await start({ bodyLimit: 100_000 });
+    const tooBig = await fetch(`${small}/v1/predict?faces=true`, {
+      method: 'POST',
+      body: new Uint8Array(photo),
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    expect(tooBig.status).toBe(413); // 145 KB photo, 100 KB limit
+    const big = url;
+    const ok = await fetch(`${big}/v1/predict?faces=true`, {
+      method: 'POST',
+      body: new Uint8Array(photo),
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    const body = await ok.json();
+    expect(body.faces).toHaveLength(3);
+    for (const f of body.faces) expect(f.box.score).toBeGreaterThan(0.5);
+  });
+});
