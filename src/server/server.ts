@@ -1,11 +1,10 @@
 /**
  * The HTTP service (Fastify): `POST /v1/predict`, `GET /v1/model`, `GET /healthz`, the model as ONNX
- * for in-browser inference (`GET /v1/model.onnx`), and the web page with every asset it needs (no
- * CDN). The model is loaded once; requests go through a bounded batching queue. Every error is JSON
+ * for in-browser inference (`GET /v1/model.onnx`), and the web page (web/, built by Vite) with every
+ * asset it needs (no CDN). The model is loaded once; requests go through a bounded batching queue. Every error is JSON
  * `{ error: { code, message } }` with a 4xx/5xx status.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyMultipart from '@fastify/multipart';
@@ -194,11 +193,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
 
   const webDir = o.webDir ?? DEFAULT_WEB_DIR;
   if (existsSync(path.join(webDir, 'index.html'))) {
+    // The built page, onnxruntime-web's wasm included: the page works offline.
     await app.register(fastifyStatic, { root: webDir, prefix: '/' });
-    // onnxruntime-web's wasm files, served locally so the page works offline.
-    const require = createRequire(import.meta.url);
-    const ortDir = path.dirname(require.resolve('onnxruntime-web/package.json'));
-    await app.register(fastifyStatic, { root: path.join(ortDir, 'dist'), prefix: '/ort/', decorateReply: false });
   } else {
     app.get('/', async (_req, reply) =>
       reply

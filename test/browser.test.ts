@@ -1,0 +1,101 @@
+/**
+ * The web page in Debian's Chromium (playwright-core), served by `convcut serve` code: upload an
+ * image, see the labels; the in-browser path (onnxruntime-web) gives the server's top-1.
+ * Needs `npm run build:web` (npm test does it) and /usr/bin/chromium (.ci/run installs it).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { paramSpecs } from '../src/engine/describe.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { buildServer, DEFAULT_WEB_DIR } from '../src/server/server.js';
+import { initWeights } from '../src/weights/weight-map.js';
+import { FIXTURES, smallConfig } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(path.dirname(FIXTURES), '..', 'test-artifacts');
+
+describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
+  let app: FastifyInstance;
+  let model: ConvCutModel;
+  let browser: Browser;
+  let url = '';
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(DEFAULT_WEB_DIR, 'index.html')))
+      throw new Error(`${DEFAULT_WEB_DIR} is not built: run npm run build:web`);
+    const cfg = smallConfig();
+    const weights = initWeights(paramSpecs(cfg), 21);
+    model = await ConvCutModel.fromWeights(cfg, weights, { id: 'browser-test' });
+    app = await buildServer(model, { weights });
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+        '--disable-quic',
+      ],
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await model?.dispose();
+  });
+
+  it('upload → labels on the page (server), and the in-browser model gives the same top-1', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const offsite: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
+    });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready=true]');
+    expect(await page.textContent('#model-info')).toMatch(/7 expressions/);
+
+    // an image at the model's input size, so both paths see identical pixels
+    const img = path.join(ARTIFACTS, 'upload.png');
+    const raw = Buffer.alloc(112 * 112 * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + (i >> 7) * 11) % 256;
+    await sharp(raw, { raw: { width: 112, height: 112, channels: 3 } })
+      .png()
+      .toFile(img);
+
+    await page.check('input[name=engine][value=server]');
+    await page.setInputFiles('#file', img);
+    await page.waitForSelector('body[data-state=done]');
+    const serverLabel = await page.textContent('.face .label');
+    expect(cfgClasses()).toContain(serverLabel);
+    expect(await page.locator('.bar').count()).toBe(7);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-server.png'), fullPage: true });
+
+    await page.check('input[name=engine][value=browser]');
+    await page.waitForSelector('body[data-state=done]', { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('browser'), undefined, {
+      timeout: 60_000,
+    });
+    const browserLabel = await page.textContent('.face .label');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-browser.png'), fullPage: true });
+    expect(browserLabel).toBe(serverLabel);
+    const [lib] = await model.predict([img]);
+    expect(serverLabel).toBe(lib!.label);
+    expect(errors).toEqual([]);
+    expect(offsite).toEqual([]); // every asset from the convcut server
+  });
+});
+
+function cfgClasses(): string[] {
+  return smallConfig().head.classes;
+}
