@@ -96,6 +96,48 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
   });
 });
 
+describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
+  it('labels frames from a (fake) camera in the browser until stopped', async () => {
+    const cfg = smallConfig();
+    const weights = initWeights(paramSpecs(cfg), 22);
+    const model = await ConvCutModel.fromWeights(cfg, weights);
+    const app = await buildServer(model, { weights });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.waitForSelector('body[data-ready=true]');
+      await page.click('#webcam');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('browser'), undefined, {
+        timeout: 60_000,
+      });
+      expect(cfg.head.classes).toContain(await page.textContent('.face .label'));
+      expect(await page.textContent('#webcam')).toBe('Stop webcam');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'page-webcam.png') });
+      await page.click('#webcam');
+      expect(await page.textContent('#webcam')).toBe('Start webcam');
+    } finally {
+      await browser.close();
+      await app.close();
+      await model.dispose();
+    }
+  });
+});
+
 function cfgClasses(): string[] {
   return smallConfig().head.classes;
 }

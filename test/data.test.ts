@@ -11,7 +11,7 @@ import { readManifest } from '../src/data/folders.js';
 import { decodeImage } from '../src/data/image.js';
 import { openDataset } from '../src/data/open-dataset.js';
 import { applySplit, carveValidation } from '../src/data/split.js';
-import { writeSyntheticRafdb } from '../src/data/synthetic.js';
+import { writeSyntheticFerplus, writeSyntheticRafdb } from '../src/data/synthetic.js';
 import { checkImages } from '../src/data/validate.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'convcut-data-'));
@@ -270,5 +270,25 @@ describe('synthetic faces', () => {
     expect(f(d1).equals(f(d2))).toBe(true);
     const im = await decodeImage(path.join(d1, 'basic', 'Image', 'aligned', 'train_00001_aligned.jpg'), 100);
     expect(im.width).toBe(100);
+  });
+});
+
+describe('synthetic FERPlus', () => {
+  it('writes fer2013.csv + fer2013new.csv that the FERPlus reader reads, with every label rule exercised', async () => {
+    const d = tmp();
+    const { rows } = await writeSyntheticFerplus(d, { seed: 2, trainPerClass: 12, testPerClass: 4 });
+    expect(rows).toBe(8 * 16);
+    const ds = await openDataset(d);
+    expect(ds.format).toBe('ferplus');
+    expect(ds.problems).toEqual([]);
+    const counts = countsBySplit(ds);
+    expect(Object.keys(counts).sort()).toEqual(['test', 'train', 'valid']);
+    const kept = ds.samples.length;
+    // some rows are removed (empty name) or dropped (non-face, unknown, no majority)
+    expect(kept).toBeLessThan(rows);
+    expect(kept).toBeGreaterThan(rows * 0.8);
+    expect(ds.notes!.join(' ')).toMatch(/rows removed by FERPlus/);
+    const img = await decodeImage(ds.samples[0]!.source, 48);
+    expect(img.data.length).toBe(48 * 48 * 3);
   });
 });
