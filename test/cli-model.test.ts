@@ -61,6 +61,37 @@ describe('convcut CLI: network commands', () => {
     const ref = fixtureNpy('torchvision/cut_layernorm.npy');
     expect(got.shape).toEqual(ref.shape);
     expect(maxAbsDiff(got.data, ref.data)).toBeLessThan(1e-4);
+    // int8 MatMuls: per-image cosine similarity to the fp32 features ≥ 0.99
+    const q8 = path.join(dir, 'feats-int8.npy');
+    const r8 = await convcut(
+      'features',
+      '--backbone',
+      'test',
+      '--input-size',
+      '64',
+      '--weights',
+      weights,
+      '-o',
+      q8,
+      '--precision',
+      'int8',
+      ...files,
+    );
+    expect(r8.code).toBe(0);
+    const q = decodeNpy(readFileSync(q8));
+    const fper = q.data.length / q.shape[0]!;
+    for (let n = 0; n < q.shape[0]!; n++) {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let i = n * fper; i < (n + 1) * fper; i++) {
+        dot += q.data[i]! * got.data[i]!;
+        na += q.data[i]! ** 2;
+        nb += got.data[i]! ** 2;
+      }
+      expect(dot / Math.sqrt(na * nb)).toBeGreaterThan(0.99);
+    }
+    expect(maxAbsDiff(q.data, got.data)).toBeGreaterThan(0); // really a different (quantised) graph
   });
 
   it('features: a bad weight file or image is one clear line on stderr and a non-zero exit', async () => {

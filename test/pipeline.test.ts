@@ -21,14 +21,14 @@ const data = path.join(root, 'data');
 const small = { backbone: 'test', cut: 'stage_1', inputSize: 112, detailFilters: 32, seed: 3 } satisfies Partial<TrainOptions>;
 
 beforeAll(async () => {
-  await writeSyntheticRafdb(data, { seed: 11, trainPerClass: 50, testPerClass: 12 });
+  await writeSyntheticRafdb(data, { seed: 11, trainPerClass: 70, testPerClass: 12 });
 });
 
 describe('end to end: train → checkpoint → eval → predict', () => {
   let checkpoint = '';
 
   it('trains from scratch and is far above chance on held-out identities', async () => {
-    const r = await train({ ...small, data, out: path.join(root, 'e2e'), finetune: 'all', lr: 3e-3, epochs: 16, patience: 16 });
+    const r = await train({ ...small, data, out: path.join(root, 'e2e'), finetune: 'all', lr: 3e-3, epochs: 14, patience: 14 });
     checkpoint = r.checkpoint;
     const ck = await loadCheckpoint(checkpoint);
     expect(ck.meta.provenance).toMatchObject({ seed: 3, recipe: 'default' });
@@ -43,10 +43,13 @@ describe('end to end: train → checkpoint → eval → predict', () => {
 
     const e1 = await evaluate({ model: checkpoint, data, batchSize: 1 });
     const e32 = await evaluate({ model: checkpoint, data, batchSize: 32 });
-    // Measured: 44 % (seed 3) on 84 held-out faces, chance 14 %.
-    expect(e1.metrics.accuracy).toBeGreaterThan(0.35);
+    // Measured: 40.5 % (seed 3) on 84 held-out faces; chance is 14.3 %.
+    expect(e1.metrics.accuracy).toBeGreaterThan(0.3);
     expect(e1.metrics.n).toBe(84);
     expect(e32.metrics).toEqual(e1.metrics);
+    // int8 backbone MatMuls: accuracy within 0.5 points of fp32
+    const q = await evaluate({ model: checkpoint, data, batchSize: 32, precision: 'int8' });
+    expect(Math.abs(q.metrics.accuracy - e1.metrics.accuracy)).toBeLessThanOrEqual(0.005);
   });
 
   it('convcut eval writes the report with real PNG pictures; predict reads files and folders', async () => {
@@ -87,8 +90,8 @@ describe('resume', () => {
   it('a run killed mid-epoch and resumed ends with the same weights as an unbroken run', async () => {
     const base = { ...small, data, finetune: 1, epochs: 3, saveEvery: 4, lr: 2e-3 } satisfies Partial<TrainOptions>;
     const a = await train({ ...base, out: path.join(root, 'unbroken') });
-    // 315 training images / 16 = 20 steps per epoch: halt in epoch 1 after its step 5 (last save before step 4).
-    await expect(train({ ...base, out: path.join(root, 'broken'), haltAfterSteps: 26 })).rejects.toThrow(TrainingHalted);
+    // 441 training images / 16 = 28 steps per epoch: halt in epoch 1 after its step 5 (last save before step 4).
+    await expect(train({ ...base, out: path.join(root, 'broken'), haltAfterSteps: 34 })).rejects.toThrow(TrainingHalted);
     await expect(train({ ...base, out: path.join(root, 'broken') })).rejects.toThrow(/already holds a run.*--resume/);
     const b = await train({ ...base, out: path.join(root, 'broken'), resume: true });
     expect(b.history.map((h) => [h.epoch, h.loss, h.val_accuracy])).toEqual(
@@ -125,7 +128,7 @@ describe('feature cache', () => {
       train({ ...small, cut, data, out: path.join(root, name), weights, cacheDir, epochs: 1 });
     const w1 = timmFile(1);
     const first = await run('c1', w1);
-    const images = 315 * 2 + 35; // train × (orig + flip) + validation
+    const images = 441 * 2 + 49; // train × (orig + flip) + validation
     expect(first.backboneImagesComputed).toBe(images);
     expect((await run('c2', w1)).backboneImagesComputed).toBe(0);
     expect((await run('c3', timmFile(2))).backboneImagesComputed).toBe(images);
@@ -172,7 +175,7 @@ describe('reference recipe and protocol', () => {
     const r = await convcut('eval', refCheckpoint, data, '--protocol', 'reference', '--json');
     expect(r.code).toBe(0);
     const m = JSON.parse(r.stdout);
-    // Measured: sound 15.5 %, published protocol 22.6 % (seed 3).
+    // Measured: sound 40.5 %, published protocol 31.0 % (seed 3): here the class-ordered batches hurt.
     expect(m.referenceProtocol.accuracy).not.toBeCloseTo(m.accuracy, 3);
     // the sound protocol is batch-independent even for a batch-attention model (one image per batch)
     const again = await convcut('eval', refCheckpoint, data, '--json', '--batch-size', '32');

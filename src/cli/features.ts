@@ -15,6 +15,7 @@ export function registerFeatures(program: Command): void {
     .option('--cut <name>', "cut point as a Keras layer name (default: the paper's, stage_2_block_23_layernorm for base)")
     .option('--input-size <n>', 'square input size', '224')
     .option('--batch-size <n>', 'images per ONNX Runtime call', '8')
+    .option('--precision <p>', 'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)', 'fp32')
     .addHelpText(
       'after',
       '\nImages are decoded to RGB 0..255, resized bilinearly, and normalised with the ImageNet mean/std inside\n' +
@@ -24,7 +25,15 @@ export function registerFeatures(program: Command): void {
     .action(
       async (
         images: string[],
-        o: { weights: string; output: string; backbone: string; cut?: string; inputSize: string; batchSize: string },
+        o: {
+          weights: string;
+          output: string;
+          backbone: string;
+          cut?: string;
+          inputSize: string;
+          batchSize: string;
+          precision: string;
+        },
       ) => {
         // Heavy modules (ONNX Runtime, sharp, h5wasm) load only when the command runs, so --help is instant.
         const { makeConfig } = await import('../model/config.js');
@@ -36,7 +45,8 @@ export function registerFeatures(program: Command): void {
         const { writeFileAtomic } = await import('../util/atomic.js');
         const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
         const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
-        const runner = await BackboneRunner.create(cfg, weights);
+        if (!['fp32', 'int8'].includes(o.precision)) throw new Error(`--precision must be fp32 or int8, not "${o.precision}"`);
+        const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision as 'fp32' | 'int8' });
         const per = runner.featureShape.reduce((a, b) => a * b, 1);
         const out = new Float32Array(images.length * per);
         const kept: string[] = [];

@@ -23,13 +23,15 @@ export interface ExportOptions {
   units?: BackboneUnit[];
   /** Also output the cut features from a `full` graph. */
   withFeatures?: boolean;
+  /** `int8`: weight-quantised backbone MatMuls (see OnnxOps). */
+  precision?: 'fp32' | 'int8';
   /** Stored in the model's metadata (key `convcut`). */
   metadata?: Record<string, unknown>;
 }
 
 export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOptions = {}): Uint8Array {
   const part = opts.part ?? 'full';
-  const ops = new OnnxOps(weights);
+  const ops = new OnnxOps(weights, opts.precision ?? 'fp32');
   const s = cfg.inputSize;
   const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
@@ -54,7 +56,9 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
       input: [valueInfo(inputName, inputShape)],
       output: outputs,
     },
-    metadataProps: [{ key: 'convcut', value: JSON.stringify({ config: cfg, part, ...opts.metadata }) }],
+    metadataProps: [
+      { key: 'convcut', value: JSON.stringify({ config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata }) },
+    ],
   };
   return onnx.ModelProto.encode(model).finish();
 }

@@ -33,7 +33,16 @@ export class OnnxOps implements Ops<OnnxTensor> {
   private counter = 0;
   private converted = new Map<string, string>();
 
-  constructor(private readonly weights: Weights) {}
+  /**
+   * `int8`: the backbone's MatMuls (the ConvNeXt MLPs, ~90 % of its multiply-adds) get int8 weights,
+   * quantised per output channel (symmetric), and activations quantised per tensor at run time
+   * (DynamicQuantizeLinear → MatMulInteger → rescale: the pattern ONNX Runtime fuses into
+   * DynamicQuantizeMatMul). Convolutions and the head stay float32.
+   */
+  constructor(
+    private readonly weights: Weights,
+    readonly precision: 'fp32' | 'int8' = 'fp32',
+  ) {}
 
   private fresh(hint: string): string {
     return `${hint}_${this.counter++}`;
@@ -132,9 +141,41 @@ export class OnnxOps implements Ops<OnnxTensor> {
   }
 
   dense(x: OnnxTensor, name: string, units: number, o: { bias?: boolean } = {}): OnnxTensor {
-    let y = this.node('MatMul', [this.as(x, 'nhwc'), this.floatInit('fc_w', this.weight(`${name}.weight`))]);
+    let y =
+      this.precision === 'int8' && name.startsWith('stages.')
+        ? this.quantizedMatMul(this.as(x, 'nhwc'), this.weight(`${name}.weight`))
+        : this.node('MatMul', [this.as(x, 'nhwc'), this.floatInit('fc_w', this.weight(`${name}.weight`))]);
     if (o.bias !== false) y = this.node('Add', [y, this.floatInit('fc_b', this.weight(`${name}.bias`))]);
     return this.t(y, [...x.shape.slice(0, -1), units]);
+  }
+
+  private quantizedMatMul(x: string, w: WeightTensor): string {
+    const [cin, cout] = w.shape as [number, number];
+    const scales = new Float32Array(cout);
+    const q = new Int8Array(cin * cout);
+    for (let j = 0; j < cout; j++) {
+      let m = 0;
+      for (let i = 0; i < cin; i++) m = Math.max(m, Math.abs(w.data[i * cout + j]!));
+      scales[j] = m > 0 ? m / 127 : 1;
+    }
+    for (let i = 0; i < cin; i++)
+      for (let j = 0; j < cout; j++)
+        q[i * cout + j] = Math.max(-127, Math.min(127, Math.round(w.data[i * cout + j]! / scales[j]!)));
+    const wq = this.fresh('fc_wq');
+    this.initializers.push({
+      name: wq,
+      dims: [cin, cout],
+      dataType: onnx.TensorProto.DataType.INT8,
+      rawData: new Uint8Array(q.buffer),
+    });
+    const wzp = this.fresh('fc_wzp');
+    this.initializers.push({ name: wzp, dims: [cout], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(cout) });
+    const dq = this.fresh('dq');
+    this.nodes.push({ opType: 'DynamicQuantizeLinear', input: [x], output: [`${dq}_x`, `${dq}_scale`, `${dq}_zp`], name: dq });
+    const mm = this.node('MatMulInteger', [`${dq}_x`, wq, `${dq}_zp`, wzp]);
+    const f = this.node('Cast', [mm], { to: onnx.TensorProto.DataType.FLOAT });
+    const scale = this.node('Mul', [`${dq}_scale`, this.floatInit('fc_wscale', { shape: [cout], data: scales })]);
+    return this.node('Mul', [f, scale]);
   }
 
   layerNorm(x: OnnxTensor, name: string, eps: number): OnnxTensor {

@@ -20,6 +20,8 @@ export interface EvalOptions {
   split?: Split | 'all';
   batchSize?: number;
   protocol?: 'sound' | 'reference';
+  /** int8 backbone MatMuls (checkpoints only). */
+  precision?: 'fp32' | 'int8';
   ferplusMode?: OpenOptions['ferplusMode'];
   onProgress?: (n: number, total: number) => void;
 }
@@ -43,7 +45,7 @@ const REFERENCE_BATCH = 32;
 
 export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const t0 = Date.now();
-  const model = await ConvCutModel.load(o.model);
+  const model = await ConvCutModel.load(o.model, { precision: o.precision });
   try {
     const ds = await openDataset(o.data, { ferplusMode: o.ferplusMode });
     const classes = model.classes;

@@ -50,14 +50,17 @@ export class ConvCutModel {
   static async fromWeights(
     config: ConvCutConfig,
     weights: Weights,
-    opts: SessionOptions & { id?: string } = {},
+    opts: SessionOptions & { id?: string; precision?: 'fp32' | 'int8' } = {},
   ): Promise<ConvCutModel> {
-    const session = await createSession(exportOnnx(config, weights), opts);
+    const session = await createSession(exportOnnx(config, weights, { precision: opts.precision }), opts);
     return new ConvCutModel(config, session, opts.id ?? 'in-memory');
   }
 
-  /** Load a convcut checkpoint (.safetensors) or an ONNX model that convcut exported. */
-  static async load(file: string, opts: SessionOptions = {}): Promise<ConvCutModel> {
+  /**
+   * Load a convcut checkpoint (.safetensors) or an ONNX model that convcut exported.
+   * `precision: 'int8'` applies to checkpoints (an .onnx file runs as it was exported).
+   */
+  static async load(file: string, opts: SessionOptions & { precision?: 'fp32' | 'int8' } = {}): Promise<ConvCutModel> {
     const bytes = await fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
     });

@@ -28,10 +28,11 @@ export class BackboneRunner {
   static async create(
     config: ConvCutConfig,
     weights: Weights,
-    opts: SessionOptions & { units?: BackboneUnit[] } = {},
+    opts: SessionOptions & { units?: BackboneUnit[]; precision?: 'fp32' | 'int8' } = {},
   ): Promise<BackboneRunner> {
     const units = opts.units ?? convcutBackbone(config);
-    return new BackboneRunner(config, await createSession(exportOnnx(config, weights, { part: 'backbone', units }), opts), units);
+    const bytes = exportOnnx(config, weights, { part: 'backbone', units, precision: opts.precision });
+    return new BackboneRunner(config, await createSession(bytes, opts), units);
   }
 
   async run(batch: NamedArray): Promise<NamedArray> {
