@@ -60,12 +60,11 @@ const torch = JSON.parse(
 console.error('convcut graph ...');
 const cfg = makeConfig({ backbone: 'base' });
 const bb = describeBackbone(cfg);
-const convcut = await timeSession(await createSession(exportOnnx(cfg, initWeights(bb.specs, 0), { part: 'backbone' })), (b) => [
-  b,
-  224,
-  224,
-  3,
-]);
+const weights = initWeights(bb.specs, 0);
+const shapeNhwc = (b: number) => [b, 224, 224, 3];
+const convcut = await timeSession(await createSession(exportOnnx(cfg, weights, { part: 'backbone' })), shapeNhwc);
+console.error('convcut graph, int8 MatMuls ...');
+const int8 = await timeSession(await createSession(exportOnnx(cfg, weights, { part: 'backbone', precision: 'int8' })), shapeNhwc);
 console.error('bare ORT (torch.onnx export) ...');
 const bare = await timeSession(await createSession(torchOnnx), (b) => [b, 3, 224, 224]);
 
@@ -75,12 +74,23 @@ console.log(
 );
 console.log(`Parameters: convcut ${bb.params.toLocaleString('en-US')}, torch ${torch.params.toLocaleString('en-US')}.\n`);
 console.log(
-  '| batch | convcut graph (ORT) ms/img | bare ORT (torch.onnx) ms/img | tuned PyTorch ms/img | convcut / bare ORT | convcut / PyTorch |',
+  '| batch | convcut fp32 | convcut int8 | bare ORT (torch.onnx) | tuned PyTorch | fp32 / bare ORT | fp32 / PyTorch | int8 / fp32 |',
 );
-console.log('|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const b of BATCHES) {
   const t = torch.ms_per_image[String(b)]!;
-  console.log(
-    `| ${b} | ${convcut[b]!.toFixed(0)} | ${bare[b]!.toFixed(0)} | ${t.toFixed(0)} | ${(convcut[b]! / bare[b]!).toFixed(2)} | ${(convcut[b]! / t).toFixed(2)} |`,
-  );
+  const c = convcut[b]!;
+  const q = int8[b]!;
+  const row = [
+    b,
+    c.toFixed(0),
+    q.toFixed(0),
+    bare[b]!.toFixed(0),
+    t.toFixed(0),
+    (c / bare[b]!).toFixed(2),
+    (c / t).toFixed(2),
+    (q / c).toFixed(2),
+  ];
+  console.log(`| ${row.join(' | ')} |`);
 }
+console.log('\nms per image, best of the repetitions.');
