@@ -16,6 +16,24 @@ import { initWeights } from '../src/weights/weight-map.js';
 import { FIXTURES, smallConfig } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's Chromium, headless, with a synthetic camera so the webcam path runs too. */
+const launch = () =>
+  chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--disable-quic',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+    ],
+  });
 const ARTIFACTS = path.join(path.dirname(FIXTURES), '..', 'test-artifacts');
 
 describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
@@ -32,19 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     model = await ConvCutModel.fromWeights(cfg, weights, { id: 'browser-test' });
     app = await buildServer(model, { weights });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
+    browser = await launch();
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
@@ -103,20 +109,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
     const model = await ConvCutModel.fromWeights(cfg, weights);
     const app = await buildServer(model, { weights });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-      ],
-    });
+    const browser = await launch();
     try {
       const page = await browser.newPage();
       await page.goto(url);

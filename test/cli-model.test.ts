@@ -12,6 +12,11 @@ import { initWeights } from '../src/weights/weight-map.js';
 import { convcut, FIXTURES, fixtureNpy, maxAbsDiff, smallConfig } from './helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-cli-'));
+const TV_WEIGHTS = path.join(FIXTURES, 'torchvision', 'torchvision.safetensors');
+
+/** `convcut features` on the `test` backbone at 64×64 with the torchvision fixture weights. */
+const features = (out: string, ...rest: string[]) =>
+  convcut('features', '--backbone', 'test', '--input-size', '64', '--weights', TV_WEIGHTS, '-o', out, ...rest);
 
 describe('convcut CLI: network commands', () => {
   it('model-info --json reports the paper cut of ConvNeXt-Base', async () => {
@@ -40,21 +45,7 @@ describe('convcut CLI: network commands', () => {
       files.push(f);
     }
     const out = path.join(dir, 'feats.npy');
-    const weights = path.join(FIXTURES, 'torchvision', 'torchvision.safetensors');
-    const r = await convcut(
-      'features',
-      '--backbone',
-      'test',
-      '--input-size',
-      '64',
-      '--weights',
-      weights,
-      '-o',
-      out,
-      '--batch-size',
-      '2',
-      ...files,
-    );
+    const r = await features(out, '--batch-size', '2', ...files);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const got = decodeNpy(readFileSync(out));
@@ -63,20 +54,7 @@ describe('convcut CLI: network commands', () => {
     expect(maxAbsDiff(got.data, ref.data)).toBeLessThan(1e-4);
     // int8 MatMuls: per-image cosine similarity to the fp32 features ≥ 0.99
     const q8 = path.join(dir, 'feats-int8.npy');
-    const r8 = await convcut(
-      'features',
-      '--backbone',
-      'test',
-      '--input-size',
-      '64',
-      '--weights',
-      weights,
-      '-o',
-      q8,
-      '--precision',
-      'int8',
-      ...files,
-    );
+    const r8 = await features(q8, '--precision', 'int8', ...files);
     expect(r8.code).toBe(0);
     const q = decodeNpy(readFileSync(q8));
     const fper = q.data.length / q.shape[0]!;
@@ -104,27 +82,14 @@ describe('convcut CLI: network commands', () => {
     expect(r.stderr.trim()).toBe(
       `convcut: ${bad}: unknown weight format (expected a Keras .h5 or a timm/torchvision .safetensors file)`,
     );
-    const weights = path.join(FIXTURES, 'torchvision', 'torchvision.safetensors');
     // A file that is not an image is skipped and reported; the others are still processed.
     const out = path.join(dir, 'x.npy');
-    const r2 = await convcut(
-      'features',
-      '--backbone',
-      'test',
-      '--input-size',
-      '64',
-      '--weights',
-      weights,
-      '-o',
-      out,
-      weights,
-      path.join(dir, 'face_1.png'),
-    );
+    const r2 = await features(out, TV_WEIGHTS, path.join(dir, 'face_1.png'));
     expect(r2.code).toBe(0);
     expect(r2.stderr).toMatch(/^skipped .*torchvision\.safetensors: cannot decode image/);
     expect(decodeNpy(readFileSync(out)).shape[0]).toBe(1);
     expect(readFileSync(`${out}.files.txt`, 'utf8')).toBe(`${path.join(dir, 'face_1.png')}\n`);
-    const r3 = await convcut('features', '--backbone', 'test', '--input-size', '64', '--weights', weights, '-o', out, weights);
+    const r3 = await features(out, TV_WEIGHTS);
     expect(r3.code).toBe(1);
     expect(r3.stderr).toMatch(/convcut: none of the 1 images could be decoded\n$/);
     expect(r3.stderr).not.toMatch(/\n\s+at /);
