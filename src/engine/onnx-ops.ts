@@ -64,7 +64,7 @@ export class OnnxOps implements Ops<OnnxTensor> {
   floatInit(hint: string, t: WeightTensor): string {
     const name = this.fresh(hint);
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    this.initializers.push({ name, dims: t.shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes.slice() });
+    this.initializers.push({ name, dims: t.shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes }); // a view: encode() copies it once
     return name;
   }
   private constInit(hint: string, values: number[], shape = [values.length]): string {

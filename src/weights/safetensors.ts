@@ -59,8 +59,15 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     const n = numel(shape);
     if (b! - a! !== n * size!) fail(`tensor ${name} [${shape}] ${dtype} needs ${n * size!} bytes, offsets give ${b! - a!}`);
     if (base + b! > bytes.length) fail(`tensor ${name} ends at byte ${base + b!} but the file has ${bytes.length} (truncated?)`);
+    const start = bytes.byteOffset + base + a!;
+    if (dtype === 'F32' && start % 4 === 0) {
+      // Aligned float32 (x86 and ARM are little-endian): a view, no copy — a ConvNeXt-Base checkpoint
+      // would otherwise be held twice while it is loaded.
+      tensors.set(name, { shape: [...shape], data: new Float32Array(bytes.buffer, start, n) });
+      continue;
+    }
     const data = new Float32Array(n);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + base + a!, b! - a!);
+    const dv = new DataView(bytes.buffer, start, b! - a!);
     for (let i = 0; i < n; i++) {
       data[i] =
         dtype === 'F32'
