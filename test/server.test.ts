@@ -147,3 +147,34 @@ describe('convcut serve API', () => {
     for (const f of body.faces) expect(f.box.score).toBeGreaterThan(0.5);
   });
 });
+
+describe('convcut serve (the command)', () => {
+  it('starts, answers, and shuts down gracefully on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { saveCheckpoint } = await import('../src/weights/checkpoint.js');
+    const ck = path.join(mkdtempSync(path.join(tmpdir(), 'convcut-serve-')), 'm.safetensors');
+    await saveCheckpoint(ck, cfg, weights);
+    const bin = path.join(path.dirname(FIXTURES), '..', 'bin', 'convcut.js');
+    const child = spawn(process.execPath, [bin, 'serve', '-m', ck, '--port', '0']);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const address = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+      child.stdout.on('data', () => {
+        const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+    });
+    expect((await (await fetch(`${address}/v1/model`)).json()).classes).toEqual(cfg.head.classes);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/SIGTERM: finishing in-flight requests, then stopping/);
+    await expect(fetch(`${address}/healthz`)).rejects.toThrow();
+  });
+});

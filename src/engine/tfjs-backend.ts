@@ -19,9 +19,17 @@ export function initTf(backend: TfBackend = 'wasm'): Promise<TfBackend> {
       const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
       setWasmPaths(dir + path.sep);
     }
-    if (!(await tf.setBackend(backend))) throw new Error(`TensorFlow.js backend "${backend}" failed to start`);
-    await tf.ready();
-    return backend;
+    if (await tf.setBackend(backend)) {
+      await tf.ready();
+      return backend;
+    }
+    // wasm can fail where WebAssembly SIMD is unavailable; the pure-JS cpu backend always works (slowly).
+    if (backend === 'wasm' && (await tf.setBackend('cpu'))) {
+      console.error('convcut: the TensorFlow.js wasm backend failed to start; training falls back to the (much slower) cpu backend');
+      await tf.ready();
+      return 'cpu';
+    }
+    throw new Error(`TensorFlow.js backend "${backend}" failed to start`);
   })();
   return ready;
 }
