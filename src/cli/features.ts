@@ -40,7 +40,7 @@ export function registerFeatures(program: Command): void {
         const { describeBackbone } = await import('../engine/describe.js');
         const { loadPretrained } = await import('../weights/load-pretrained.js');
         const { BackboneRunner } = await import('../infer/features.js');
-        const { decodeImage, stackImages } = await import('../data/image.js');
+        const { pipelined } = await import('../infer/pipeline.js');
         const { encodeNpy } = await import('../util/npy.js');
         const { writeFileAtomic } = await import('../util/atomic.js');
         const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
@@ -52,19 +52,15 @@ export function registerFeatures(program: Command): void {
         const kept: string[] = [];
         const bs = Math.max(1, Number(o.batchSize));
         const bar = progressBar(images.length, 'features');
-        for (let i = 0; i < images.length; i += bs) {
-          const files = images.slice(i, i + bs);
-          const decoded = await Promise.allSettled(files.map((f) => decodeImage(f, cfg.inputSize)));
-          const good = [];
-          for (const [j, d] of decoded.entries()) {
-            // A corrupt image is reported and skipped; the rest of the batch goes on.
-            if (d.status === 'fulfilled') {
-              good.push(d.value);
-              kept.push(files[j]!);
-            } else console.error(`skipped ${(d.reason as Error).message}`);
-          }
-          if (good.length) out.set((await runner.run(stackImages(good))).data, (kept.length - good.length) * per);
-          bar.tick(files.length);
+        // Decoding of the next batch overlaps the backbone run of this one (see src/infer/pipeline.ts).
+        const skip = (e: Error) => {
+          console.error(`skipped ${e.message}`);
+          bar.tick(1);
+        };
+        for await (const b of pipelined(images, cfg.inputSize, bs, (x) => runner.run(x), skip)) {
+          out.set(b.output.data, kept.length * per);
+          kept.push(...b.items);
+          bar.tick(b.items.length);
         }
         bar.stop();
         await runner.dispose();

@@ -25,7 +25,9 @@ export function initTf(backend: TfBackend = 'wasm'): Promise<TfBackend> {
     }
     // wasm can fail where WebAssembly SIMD is unavailable; the pure-JS cpu backend always works (slowly).
     if (backend === 'wasm' && (await tf.setBackend('cpu'))) {
-      console.error('convcut: the TensorFlow.js wasm backend failed to start; training falls back to the (much slower) cpu backend');
+      console.error(
+        'convcut: the TensorFlow.js wasm backend failed to start; training falls back to the (much slower) cpu backend',
+      );
       await tf.ready();
       return 'cpu';
     }
