@@ -270,10 +270,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const phase = recipe.phases[pi]!;
     config = { ...baseConfig, head: { ...baseConfig.head, ...phase.head } };
     const phaseSpecs = new Set(paramSpecs(config).map((s) => s.name));
-    // Phase changes may drop head layers (the reference's LayerNorm): keep what the new head has.
-    trainable = new Map([...trainable].filter(([k]) => phaseSpecs.has(k)));
     const resuming = resumeState && pi === startPhase;
     if (resuming) trainable = resumeState.weights;
+    // Phase changes may drop head layers (the reference's LayerNorm): keep what the new head has.
+    trainable = new Map([...trainable].filter(([k]) => phaseSpecs.has(k)));
     const trainer = new TfjsTrainer(config, trainable, {
       trainableBackboneUnits: nTrainable,
       learningRate: phase.lr,
@@ -442,11 +442,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           history: history as unknown as Record<string, unknown>[],
           settingsHash,
         },
-        weights: new Map(
-          [...trainable].filter(([k]) =>
-            paramSpecs({ ...baseConfig, head: { ...baseConfig.head, ...recipe.phases[pi + 1]!.head } }).some((s) => s.name === k),
-          ),
-        ),
+        weights: trainable, // the next phase keeps what its head has
         optimizer: new Map(),
       });
     }
