@@ -20,10 +20,15 @@ export interface DecodedImage {
 export class ImageDecodeError extends Error {
   constructor(
     readonly file: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`${file}: cannot decode image (${reason})`);
     this.name = 'ImageDecodeError';
+  }
+
+  /** As a data-set problem: the file, and what is wrong with it. */
+  get problem(): { file: string; message: string } {
+    return { file: this.file, message: `cannot decode image (${this.reason})` };
   }
 }
 

@@ -21,7 +21,7 @@ export async function checkImages(
     res.forEach((r, j) => {
       if (!r.ok) {
         keep[i + j] = false;
-        bad.push({ file: r.error.file, message: r.error.message.slice(r.error.file.length + 2) });
+        bad.push(r.error.problem);
       }
     });
     onProgress?.(part.length);

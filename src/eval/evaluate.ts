@@ -72,8 +72,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
           model.config.inputSize,
         );
         const ok = decoded.flatMap((d, j) => (d.ok ? [{ img: d.image, s: part[j]! }] : []));
-        for (const d of decoded)
-          if (!d.ok) problems.push({ file: d.error.file, message: d.error.message.slice(d.error.file.length + 2) });
+        for (const d of decoded) if (!d.ok) problems.push(d.error.problem);
         for (let b = 0; b < ok.length; b += batch) {
           const chunk = ok.slice(b, b + batch);
           const out = await model.run(stackImages(chunk.map((c) => c.img)));

@@ -95,7 +95,7 @@ export class FeatureCache {
       );
       const jobs: { s: Sample; v: Variant; img: DecodedImage }[] = [];
       decoded.forEach((d, j) => {
-        if (!d.ok) problems.push({ file: d.error.file, message: d.error.message.slice(d.error.file.length + 2) });
+        if (!d.ok) problems.push(d.error.problem);
         else for (const v of part[j]!.v) jobs.push({ s: part[j]!.s, v, img: v === 'flip' ? hflip(d.image) : d.image });
       });
       for (let k = 0; k < jobs.length; k += batchSize) {
