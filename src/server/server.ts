@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { decodeImage, type DecodedImage } from '../data/image.js';
 import { exportOnnx } from '../engine/onnx-export.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
@@ -125,7 +125,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     return req.body;
   }
 
-  async function checkHeader(buf: Buffer): Promise<void> {
+  /** Reads the header once: refuses non-images and oversized images, returns the metadata. */
+  async function checkHeader(buf: Buffer): Promise<Metadata> {
     let meta;
     try {
       // Header only, no pixel limit here: the size check below answers with a clear 413.
@@ -140,6 +141,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
         'image_too_large',
         `image is ${meta.width}×${meta.height} = ${px} pixels; the limit is ${maxPixels}`,
       );
+    return meta;
   }
 
   app.post('/v1/predict', async (req, reply) => {
@@ -149,7 +151,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     );
     const work = (async () => {
       const buf = await readImage(req);
-      await checkHeader(buf);
+      const meta = await checkHeader(buf);
       const query = req.query as { faces?: string; top_k?: string };
       const k = Math.max(1, Math.min(model.classes.length, Number(query.top_k ?? o.topK ?? 3)));
       const wantFaces = query.faces === 'true' || query.faces === '1';
@@ -161,7 +163,6 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
         });
         crops = faces.map((f) => ({ box: f.box, image: f.aligned }));
       } else {
-        const meta = await sharp(buf).metadata();
         const image = await decodeImage(buf, model.config.inputSize).catch((e: Error) => {
           throw new HttpError(422, 'not_an_image', e.message.replace('<buffer>: ', ''));
         });

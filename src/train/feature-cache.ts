@@ -58,6 +58,14 @@ export class FeatureCache {
     return decodeHalf(new Uint16Array(bytes.buffer, bytes.byteOffset, this.featureSize), out);
   }
 
+  /** Several cached maps stacked into one (N, ...featureShape) array, `variants[i]` for sample i. */
+  async readBatch(samples: Sample[], variants: Variant[]): Promise<Float32Array> {
+    const n = this.featureSize;
+    const out = new Float32Array(samples.length * n);
+    await Promise.all(samples.map((s, i) => this.read(s, variants[i]!, out.subarray(i * n, (i + 1) * n))));
+    return out;
+  }
+
   /**
    * Make sure every (sample, variant) is cached, running the backbone on the missing ones.
    * Images that cannot be decoded are returned as problems (and their samples should be dropped).

@@ -258,7 +258,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let config = baseConfig;
   const checkpoint = path.join(o.out, 'best.safetensors');
   const log = path.join(o.out, 'log.jsonl');
-  const featureSize = cache.featureSize;
   const classWeightsAll = balancedClassWeights(
     train.map((s) => s.label),
     ds.classes.length,
@@ -336,16 +335,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const ids = order.slice(step * recipe.batchSize, (step + 1) * recipe.batchSize);
         const stepRng = new Rng(deriveSeed(seed, pi, epoch, step, 7));
         const batch = ids.map((i) => train[i]!);
-        const input = await loadInputs(
-          batch,
-          cache,
-          featureSize,
-          () => (stepRng.next() < 0.5 ? 'flip' : 'orig'),
-          contrast && { runner, aug: contrast, rng: stepRng },
-        );
+        const variants = batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig'));
+        const input = await loadInputs(batch, cache, variants, contrast && { runner, aug: contrast });
         const labels = Int32Array.from(batch.map((s) => s.label));
         const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
-        const x = tf.tensor(input, [batch.length, ...runner.featureShape]);
+        const x = tf.tensor(input, [batch.length, ...cache.featureShape]);
         const r = trainer.step(x, soft ?? labels, deriveSeed(seed, pi, epoch, step));
         x.dispose();
         epochStats.loss += r.loss * batch.length;
@@ -374,8 +368,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         trainer,
         valid,
         cache,
-        featureSize,
-        runner.featureShape,
         recipe.validationBatches === 'class-ordered' ? 'class-ordered' : config.head.attention === 'batch' ? 1 : 64,
         ds.classes,
       );
@@ -479,25 +471,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 async function loadInputs(
   batch: Sample[],
   cache: FeatureCache,
-  featureSize: number,
-  variant: () => Variant,
-  live: false | undefined | { runner: BackboneRunner; aug: Augmenter; rng: Rng },
+  variants: Variant[],
+  live: false | undefined | { runner: BackboneRunner; aug: Augmenter },
 ): Promise<Float32Array> {
-  const out = new Float32Array(batch.length * featureSize);
-  if (live) {
-    const decoded = await decodeMany(
-      batch.map((s) => s.source),
-      live.runner.config.inputSize,
-    );
-    const imgs = decoded.map((d) => {
-      if (!d.ok) throw d.error;
-      return live.aug.apply(variant() === 'flip' ? hflip(d.image) : d.image);
-    });
-    out.set((await live.runner.run(stackImages(imgs))).data);
-    return out;
-  }
-  await Promise.all(batch.map((s, i) => cache.read(s, variant(), out.subarray(i * featureSize, (i + 1) * featureSize))));
-  return out;
+  if (!live) return cache.readBatch(batch, variants);
+  const decoded = await decodeMany(
+    batch.map((s) => s.source),
+    live.runner.config.inputSize,
+  );
+  const imgs = decoded.map((d, i) => {
+    if (!d.ok) throw d.error;
+    return live.aug.apply(variants[i] === 'flip' ? hflip(d.image) : d.image);
+  });
+  return (await live.runner.run(stackImages(imgs))).data;
 }
 
 /**
@@ -509,8 +495,6 @@ export async function evaluateFeatures(
   trainer: TfjsTrainer,
   samples: Sample[],
   cache: FeatureCache,
-  featureSize: number,
-  featureShape: number[],
   batching: number | 'class-ordered',
   classes: string[],
 ): Promise<Metrics> {
@@ -519,9 +503,11 @@ export async function evaluateFeatures(
   const preds: number[] = [];
   for (let i = 0; i < list.length; i += bs) {
     const part = list.slice(i, i + bs);
-    const input = new Float32Array(part.length * featureSize);
-    await Promise.all(part.map((s, j) => cache.read(s, 'orig', input.subarray(j * featureSize, (j + 1) * featureSize))));
-    const x = tf.tensor(input, [part.length, ...featureShape]);
+    const input = await cache.readBatch(
+      part,
+      part.map(() => 'orig'),
+    );
+    const x = tf.tensor(input, [part.length, ...cache.featureShape]);
     const { logits } = trainer.predict(x);
     x.dispose();
     preds.push(...argmaxRows(logits, classes.length));
