@@ -7,6 +7,8 @@ import { convcutBackbone } from '../src/model/convcut.js';
 import { runUnits } from '../src/model/convnext.js';
 import { clipByGlobalNorm, TfjsTrainer } from '../src/train/tfjs-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { tapsShape, writeTaps } from '../src/engine/detail-taps.js';
+import { DETAIL_FIRST_PATCH } from '../src/model/detail.js';
 import { smallConfig } from './helpers.js';
 
 const S = 112;
@@ -103,6 +105,46 @@ describe('tfjs training', () => {
     weighted.dispose();
     feats.dispose();
   });
+});
+
+describe('Detail Extraction taps (features cut into patches off the training thread)', () => {
+  beforeAll(async () => {
+    await initTf('wasm');
+  });
+
+  // 7×7 features: 'same' k4 pads one row/column at the end, 'valid' crops; 6×6 exercises no padding.
+  for (const [h, w] of [
+    [7, 7],
+    [6, 5],
+  ] as const) {
+    it(`a training step on taps equals the step on NHWC features (${h}×${w})`, () => {
+      const cfg = smallConfig({ head: { classes: ['a', 'b', 'c'], dropout: 0.2 } });
+      const weights = initWeights(paramSpecs(cfg), 4);
+      const feats = tf.randomNormal([N, h, w, 32], 0, 3, 'float32', 7);
+      const labels = new Int32Array(N).map((_, i) => i % 3);
+      const onNhwc = new TfjsTrainer(cfg, weights, { seed: 3 });
+      const onTaps = new TfjsTrainer(cfg, weights, { seed: 3 });
+      const g = onTaps.tapsGeometry([h, w, 32])!;
+      const data = feats.dataSync() as Float32Array;
+      const buf = new Float32Array(tapsShape(g, N).reduce((a, b) => a * b));
+      for (let n = 0; n < N; n++) writeTaps(g, N, n, data.subarray(n * h * w * 32, (n + 1) * h * w * 32), buf);
+      const taps = tf.tensor(buf, tapsShape(g, N));
+      for (let i = 0; i < 3; i++) {
+        const a = onNhwc.step(feats, labels);
+        const b = onTaps.step({ taps, shape: [N, h, w, 32], ...DETAIL_FIRST_PATCH }, labels);
+        expect(b.loss).toBeCloseTo(a.loss, 4);
+        expect(b.gradNorm).toBeCloseTo(a.gradNorm, 3);
+      }
+      const wa = onNhwc.params.get('detail.sep1.depthwise.weight').dataSync();
+      const wb = onTaps.params.get('detail.sep1.depthwise.weight').dataSync();
+      expect(Math.max(...wa.map((v, i) => Math.abs(v - wb[i]!)))).toBeLessThan(1e-5);
+      // Only a frozen input may arrive as taps: with trainable backbone units there is no geometry.
+      expect(new TfjsTrainer(cfg, weights, { trainableBackboneUnits: 1 }).tapsGeometry([h, w, 32])).toBeUndefined();
+      for (const t of [onNhwc, onTaps]) t.dispose();
+      taps.dispose();
+      feats.dispose();
+    });
+  }
 });
 
 describe('depthwise conv gradients without the missing wasm kernels', () => {

@@ -9,12 +9,25 @@
  * - the 7×7 depthwise conv of ConvNeXt blocks: native, with a custom gradient built from forward
  *   depthwise convs (see `depthwiseSame`).
  */
-import type { ConvOptions, DepthwiseOptions, Ops } from '../model/ops.js';
+import type { ConvOptions, DepthwiseOptions, Ops, Padding } from '../model/ops.js';
 import { samePadding } from '../model/ops.js';
 import { Rng } from '../util/rng.js';
 import type { Weights } from '../weights/weight-map.js';
+import { tapsGeometry } from './detail-taps.js';
 import { tf } from './tfjs-backend.js';
-import { addBias, matMul, mulVector, patchDepthwise } from './tfjs-kernels.js';
+import { addBias, matMul, mulVector, patchDepthwise, patchDepthwiseTaps } from './tfjs-kernels.js';
+
+/**
+ * Frozen features delivered already cut into the first Detail Extraction taps (detail-taps.ts).
+ * `taps` stands in for the NHWC features of `shape` in the model code: the only ops that may see it
+ * are `shape` and the matching patch `depthwiseConv2d` (the first op of the Detail Extraction Block).
+ */
+export interface TapsInput {
+  taps: tf.Tensor;
+  shape: number[];
+  kernel: number;
+  padding: Padding;
+}
 
 type T = tf.Tensor;
 
@@ -94,12 +107,13 @@ export class TfjsOps implements Ops<T> {
     readonly params: TfjsParams,
     readonly training = false,
     seed = 0,
+    private readonly tapsInput?: TapsInput,
   ) {
     this.rng = new Rng(seed);
   }
 
   shape(x: T): number[] {
-    return [...x.shape];
+    return x === this.tapsInput?.taps ? [...this.tapsInput.shape] : [...x.shape];
   }
 
   private pad(x: T, kernel: number, stride: number): T {
@@ -139,6 +153,14 @@ export class TfjsOps implements Ops<T> {
 
   depthwiseConv2d(x: T, name: string, o: DepthwiseOptions): T {
     const w = this.params.get(`${name}.weight`);
+    const t = this.tapsInput;
+    if (x === t?.taps) {
+      if (o.kernel !== t.kernel || o.stride !== t.kernel || o.padding !== t.padding)
+        throw new Error(`${name}: the taps input was cut for kernel ${t.kernel} '${t.padding}', not this conv`);
+      const [n, ...sample] = t.shape as [number, number, number, number];
+      const { ho, wo, c } = tapsGeometry(sample, t.kernel, t.padding);
+      return tf.reshape(patchDepthwiseTaps(t.taps, tf.reshape(w, [o.kernel * o.kernel, c])), [n, ho, wo, c]);
+    }
     const c = x.shape[3]!;
     const xin = this.input(x, o.kernel, o.stride, o.padding);
     let y: T;

@@ -12,7 +12,9 @@ import type { ConvCutConfig } from '../model/config.js';
 import { convcutBackbone, convcutHead } from '../model/convcut.js';
 import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import { tf } from '../engine/tfjs-backend.js';
-import { TfjsOps, TfjsParams } from '../engine/tfjs-ops.js';
+import { TfjsOps, TfjsParams, type TapsInput } from '../engine/tfjs-ops.js';
+import { tapsGeometry, type TapsGeometry } from '../engine/detail-taps.js';
+import { DETAIL_FIRST_PATCH } from '../model/detail.js';
 import type { Weights } from '../weights/weight-map.js';
 
 export interface TrainerOptions {
@@ -77,6 +79,16 @@ export class TfjsTrainer {
     return convcutHead(ops, features, this.config);
   }
 
+  /**
+   * Where `step` can take its input as Detail Extraction taps (engine/detail-taps.ts) instead of
+   * NHWC features: the Detail Extraction Block reads the input directly (no trainable backbone
+   * units before it). Undefined where it cannot.
+   */
+  tapsGeometry(featureShape: number[]): TapsGeometry | undefined {
+    if (!this.config.head.detailBlock || this.trainableUnits.length) return undefined;
+    return tapsGeometry(featureShape, DETAIL_FIRST_PATCH.kernel, DETAIL_FIRST_PATCH.padding);
+  }
+
   setLearningRate(lr: number): void {
     // tfjs' Adam keeps its learning rate in a protected field; Keras schedules set it per epoch.
     (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
@@ -90,9 +102,11 @@ export class TfjsTrainer {
    * `seed` drives this step's dropout masks; runs derive it from (run seed, phase, epoch, step) so
    * a resumed run draws the same masks as an unbroken one.
    */
-  step(input: tf.Tensor, labels: Int32Array | Float32Array[], seed = this.seed + this.steps++): StepResult {
+  step(input: tf.Tensor | TapsInput, labels: Int32Array | Float32Array[], seed = this.seed + this.steps++): StepResult {
     const classes = this.config.head.classes.length;
-    const ops = new TfjsOps(this.params, true, seed);
+    const taps = input instanceof tf.Tensor ? undefined : input;
+    const ops = new TfjsOps(this.params, true, seed, taps);
+    const x = taps ? taps.taps : (input as tf.Tensor);
     const res = tf.tidy(() => {
       const targets = Array.isArray(labels)
         ? tf.tensor2d(labels.map((r) => Array.from(r)))
@@ -100,7 +114,7 @@ export class TfjsTrainer {
       let logits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         // variableGrads disposes what f creates; keep the logits for the accuracy count.
-        logits = tf.keep(this.forward(ops, input).logits);
+        logits = tf.keep(this.forward(ops, x).logits);
         const perSample = tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE);
         const w = this.classWeights ? tf.sum(tf.mul(targets, this.classWeights), 1) : tf.onesLike(perSample);
         return tf.mean(tf.mul(perSample, w)) as tf.Scalar;

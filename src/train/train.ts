@@ -16,11 +16,13 @@ import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
+import { tapsGeometry } from '../engine/detail-taps.js';
 import { initTf, tf, type TfBackend } from '../engine/tfjs-backend.js';
 import { computeMetrics, argmaxRows, type Metrics } from '../eval/metrics.js';
 import { BackboneRunner } from '../infer/features.js';
 import { makeConfig, type AttentionMode, type ConvCutConfig } from '../model/config.js';
 import { convcutBackbone } from '../model/convcut.js';
+import { DETAIL_FIRST_PATCH } from '../model/detail.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { hashWeights, sha256 } from '../util/hash.js';
 import { deriveSeed, Rng } from '../util/rng.js';
@@ -28,6 +30,7 @@ import { saveCheckpoint } from '../weights/checkpoint.js';
 import { loadPretrained } from '../weights/load-pretrained.js';
 import { completeWeights, initWeights, type Weights } from '../weights/weight-map.js';
 import { FeatureCache, type Variant } from './feature-cache.js';
+import { FeatureLoader, type LoadedBatch } from './feature-loader.js';
 import { defaultRecipe, REFERENCE_RECIPE, type Recipe } from './recipes.js';
 import { loadRunState, saveRunState, type RunStateMeta } from './run-state.js';
 import { balancedClassWeights, EarlyStopping, inverseTimeDecay, ReduceLROnPlateau } from './schedule.js';
@@ -240,6 +243,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
   emit({ kind: 'cache-done', computed: cache.computed, hits: cache.hits });
+  const loader = new FeatureLoader(
+    cache,
+    recipe.batchSize,
+    tapsGeometry(cache.featureShape, DETAIL_FIRST_PATCH.kernel, DETAIL_FIRST_PATCH.padding),
+  );
   const usable = (s: Sample) => !bad.has(s.source.kind === 'file' ? s.source.path : s.source.origin);
   const train = trainSamples.filter(usable);
   const valid = validSamples.filter(usable);
@@ -331,16 +339,32 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const order = new Rng(deriveSeed(seed, pi, epoch)).shuffle([...train.keys()]);
       const nSteps = Math.ceil(order.length / recipe.batchSize);
       emit({ kind: 'epoch-start', phase: phase.name, epoch, steps: nSteps, startStep, lr });
-      for (let step = startStep; step < nSteps; step++) {
+      const stepBatch = (step: number) => {
         const ids = order.slice(step * recipe.batchSize, (step + 1) * recipe.batchSize);
         const stepRng = new Rng(deriveSeed(seed, pi, epoch, step, 7));
         const batch = ids.map((i) => train[i]!);
-        const variants = batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig'));
-        const input = await loadInputs(batch, cache, variants, contrast && { runner, aug: contrast });
+        return { batch, variants: batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig')) };
+      };
+      // The next batch is read (worker thread) while this step trains.
+      const taps = contrast ? undefined : trainer.tapsGeometry(cache.featureShape);
+      const fetch = (step: number): Promise<LoadedBatch> => {
+        const { batch, variants } = stepBatch(step);
+        const p = contrast ? liveInputs(batch, variants, runner, contrast) : loader.load(batch, variants, taps);
+        p.catch(() => undefined); // a failure surfaces when this batch is awaited
+        return p;
+      };
+      let next = startStep < nSteps ? fetch(startStep) : undefined;
+      for (let step = startStep; step < nSteps; step++) {
+        const { batch } = stepBatch(step);
+        const loaded = await next!;
+        next = step + 1 < nSteps ? fetch(step + 1) : undefined;
         const labels = Int32Array.from(batch.map((s) => s.label));
         const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
-        const x = tf.tensor(input, [batch.length, ...cache.featureShape]);
-        const r = trainer.step(x, soft ?? labels, deriveSeed(seed, pi, epoch, step));
+        const x = tf.tensor(loaded.data, loaded.shape);
+        loaded.release();
+        await yieldToEventLoop(); // lets the next batch's request reach the worker before this step blocks
+        const input = taps ? { taps: x, shape: [batch.length, ...cache.featureShape], ...DETAIL_FIRST_PATCH } : x;
+        const r = trainer.step(input, soft ?? labels, deriveSeed(seed, pi, epoch, step));
         x.dispose();
         epochStats.loss += r.loss * batch.length;
         epochStats.correct += r.correct;
@@ -440,6 +464,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
   await runner.dispose();
+  await loader.close();
   if (halted) throw new TrainingHalted(`halted after ${steps} steps (state in ${statePath})`);
   if (!existsSync(checkpoint)) throw new Error('training ended without a checkpoint (no epoch completed)');
   await writeFileAtomic(
@@ -468,22 +493,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 }
 
 /** The inputs of the trainable part for a batch: cached features, or (with contrast) fresh ones. */
-async function loadInputs(
-  batch: Sample[],
-  cache: FeatureCache,
-  variants: Variant[],
-  live: false | undefined | { runner: BackboneRunner; aug: Augmenter },
-): Promise<Float32Array> {
-  if (!live) return cache.readBatch(batch, variants);
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A training batch through the backbone on the spot (random contrast changes every image). */
+async function liveInputs(batch: Sample[], variants: Variant[], runner: BackboneRunner, aug: Augmenter): Promise<LoadedBatch> {
   const decoded = await decodeMany(
     batch.map((s) => s.source),
-    live.runner.config.inputSize,
+    runner.config.inputSize,
   );
   const imgs = decoded.map((d, i) => {
     if (!d.ok) throw d.error;
-    return live.aug.apply(variants[i] === 'flip' ? hflip(d.image) : d.image);
+    return aug.apply(variants[i] === 'flip' ? hflip(d.image) : d.image);
   });
-  return (await live.runner.run(stackImages(imgs))).data;
+  const data = (await runner.run(stackImages(imgs))).data;
+  return { data, shape: [batch.length, ...runner.featureShape], release: () => undefined };
 }
 
 /**

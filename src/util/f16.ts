@@ -39,9 +39,10 @@ export function encodeHalf(data: Float32Array): Uint16Array {
   return out;
 }
 
-const TABLE = new Float32Array(65536).map((_, h) => fromHalf(h));
+/** Every half-precision bit pattern decoded (index = the 16 bits). */
+export const HALF_TABLE = new Float32Array(65536).map((_, h) => fromHalf(h));
 
 export function decodeHalf(data: Uint16Array, out: Float32Array = new Float32Array(data.length)): Float32Array {
-  for (let i = 0; i < data.length; i++) out[i] = TABLE[data[i]!]!;
+  for (let i = 0; i < data.length; i++) out[i] = HALF_TABLE[data[i]!]!;
   return out;
 }
