@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { decodeNpy } from '../src/util/npy.js';
-import { saveCheckpoint } from '../src/weights/checkpoint.js';
+import { exportOnnx } from '../src/engine/onnx-export.js';
+import { onnx } from '../src/engine/onnx-ops.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { convcut, FIXTURES, fixtureNpy, maxAbsDiff, smallConfig } from './helpers.js';
 
@@ -110,6 +112,16 @@ describe('convcut CLI: network commands', () => {
     const [pa] = await a.predict([img]);
     const [pb] = await b.predict([img]);
     expect(maxAbsDiff(pa!.probabilities, pb!.probabilities)).toBeLessThan(1e-6);
+    // Loading a checkpoint hands its float32 weights to ONNX Runtime as external data (read from the
+    // checkpoint by ORT, never copied through JS): the in-process graph references the file.
+    const lazy = await loadCheckpoint(ck, { lazy: true });
+    const graph = onnx.ModelProto.decode(exportOnnx(cfg, lazy.weights, { externalDir: dir })).graph!.initializer!;
+    const external = graph.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+    expect(external.length).toBeGreaterThan(graph.length / 2);
+    expect(external[0]!.externalData!.find((e) => e.key === 'location')!.value).toBe('model.safetensors');
+    // The exported file stands alone.
+    const written = onnx.ModelProto.decode(readFileSync(onnxFile)).graph!.initializer!;
+    expect(written.every((t) => t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL)).toBe(true);
     const backbone = await convcut('export', ck, '-o', path.join(dir, 'bb.onnx'), '--part', 'backbone');
     expect(backbone.code).toBe(0);
     await expect(ConvCutModel.load(path.join(dir, 'bb.onnx'))).rejects.toThrow(

@@ -5,7 +5,8 @@ import { initTf, tf } from '../src/engine/tfjs-backend.js';
 import { TfjsOps, TfjsParams } from '../src/engine/tfjs-ops.js';
 import { convcutBackbone } from '../src/model/convcut.js';
 import { runUnits } from '../src/model/convnext.js';
-import { clipByGlobalNorm, TfjsTrainer } from '../src/train/tfjs-trainer.js';
+import { KerasAdam } from '../src/train/adam.js';
+import { TfjsTrainer } from '../src/train/tfjs-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { tapsShape, writeTaps } from '../src/engine/detail-taps.js';
 import { DETAIL_FIRST_PATCH } from '../src/model/detail.js';
@@ -80,14 +81,50 @@ describe('tfjs training', () => {
     });
   }
 
-  it('clips the global gradient norm at 3.0', () => {
-    const grads = { a: tf.tensor1d([3, 4]), b: tf.tensor1d([0, 12]) }; // joint norm 13
-    const { clipped, norm } = clipByGlobalNorm(grads, 3);
-    expect(norm.dataSync()[0]).toBeCloseTo(13, 5);
-    expect(Array.from(clipped.a!.dataSync())).toEqual([expect.closeTo(9 / 13, 6), expect.closeTo(12 / 13, 6)]);
-    expect(Array.from(clipped.b!.dataSync())[1]).toBeCloseTo(36 / 13, 6);
-    const small = clipByGlobalNorm({ a: tf.tensor1d([1, 1]) }, 3).clipped.a!.dataSync();
-    expect(Array.from(small)).toEqual([1, 1]);
+  it("takes Keras' Adam steps with the global gradient norm clipped at 3.0", () => {
+    const a = tf.variable(tf.tensor1d([0.5, -1]), true, 'adam-test-a');
+    const b = tf.variable(tf.tensor1d([2, 0]), true, 'adam-test-b');
+    const adam = new KerasAdam(
+      new Map([
+        ['a', a],
+        ['b', b],
+      ]),
+      0.1,
+      3,
+    );
+    // Keras' update in float64, step by step, for the same gradients.
+    const theta = [0.5, -1, 2, 0];
+    const m = [0, 0, 0, 0];
+    const v = [0, 0, 0, 0];
+    const steps = [
+      [3, 4, 0, 12], // joint norm 13: clipped to 3
+      [0.1, -0.2, 0.3, 0], // below 3: unchanged
+    ];
+    steps.forEach((g, t) => {
+      const norm = Math.hypot(...g);
+      const c = 3 / Math.max(norm, 3);
+      for (let i = 0; i < 4; i++) {
+        m[i] = 0.9 * m[i]! + 0.1 * c * g[i]!;
+        v[i] = 0.999 * v[i]! + 0.001 * (c * g[i]!) ** 2;
+        theta[i]! -= ((0.1 * Math.sqrt(1 - 0.999 ** (t + 1))) / (1 - 0.9 ** (t + 1))) * (m[i]! / (Math.sqrt(v[i]!) + 1e-7));
+      }
+      const got = adam.apply({ [a.name]: tf.tensor1d(g.slice(0, 2)), [b.name]: tf.tensor1d(g.slice(2)) });
+      expect(got).toBeCloseTo(norm, 5);
+      const now = [...a.dataSync(), ...b.dataSync()];
+      now.forEach((x, i) => expect(x).toBeCloseTo(theta[i]!, 5));
+    });
+    // State round-trips exactly.
+    const copy = new KerasAdam(
+      new Map([
+        ['a', a],
+        ['b', b],
+      ]),
+      0.1,
+      3,
+    );
+    copy.setState(adam.state());
+    expect([...copy.state()]).toEqual([...adam.state()]);
+    expect(() => copy.setState(new Map())).toThrow(/optimizer state lacks "iterations"/);
   });
 
   it("weights each sample's loss by its class weight", () => {

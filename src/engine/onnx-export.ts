@@ -25,13 +25,18 @@ export interface ExportOptions {
   withFeatures?: boolean;
   /** `int8`: weight-quantised backbone MatMuls (see OnnxOps). */
   precision?: 'fp32' | 'int8';
+  /**
+   * Reference float32 weights that lie in a file in this directory as external data instead of
+   * copying them (see OnnxOps); for in-process sessions only — a written .onnx file must not use it.
+   */
+  externalDir?: string;
   /** Stored in the model's metadata (key `convcut`). */
   metadata?: Record<string, unknown>;
 }
 
 export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOptions = {}): Uint8Array {
   const part = opts.part ?? 'full';
-  const ops = new OnnxOps(weights, opts.precision ?? 'fp32');
+  const ops = new OnnxOps(weights, opts.precision ?? 'fp32', opts.externalDir);
   const s = cfg.inputSize;
   const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];

@@ -7,6 +7,7 @@
  * block then costs two Transposes, as in torchvision. Kernels are converted to ONNX's layouts
  * (OIHW) once, when initialisers are written.
  */
+import path from 'node:path';
 import pkg from 'onnx-proto';
 import type { ConvOptions, DepthwiseOptions, Init, Ops } from '../model/ops.js';
 import { samePadding } from '../model/ops.js';
@@ -39,9 +40,15 @@ export class OnnxOps implements Ops<OnnxTensor> {
    * (DynamicQuantizeLinear → MatMulInteger → rescale: the pattern ONNX Runtime fuses into
    * DynamicQuantizeMatMul). Convolutions and the head stay float32.
    */
+  /**
+   * `externalDir`: float32 weights that lie in a file in this directory (`WeightTensor.source`) are
+   * written as ONNX external data referencing that file, instead of being copied into the graph.
+   * Such a graph loads only with ONNX Runtime told that directory (ort-session.ts).
+   */
   constructor(
     private readonly weights: Weights,
     readonly precision: 'fp32' | 'int8' = 'fp32',
+    private readonly externalDir?: string,
   ) {}
 
   private fresh(hint: string): string {
@@ -63,6 +70,19 @@ export class OnnxOps implements Ops<OnnxTensor> {
 
   floatInit(hint: string, t: WeightTensor): string {
     const name = this.fresh(hint);
+    const src = t.source;
+    if (src && this.externalDir !== undefined && path.dirname(src.file) === this.externalDir) {
+      const length = t.shape.reduce((a, b) => a * b, 1) * 4;
+      const externalData = { location: path.basename(src.file), offset: String(src.offset), length: String(length) };
+      this.initializers.push({
+        name,
+        dims: t.shape,
+        dataType: onnx.TensorProto.DataType.FLOAT,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: Object.entries(externalData).map(([key, value]) => ({ key, value })),
+      });
+      return name;
+    }
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     this.initializers.push({ name, dims: t.shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes }); // a view: encode() copies it once
     return name;

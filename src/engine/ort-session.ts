@@ -7,6 +7,8 @@ import * as ort from 'onnxruntime-node';
 
 export interface SessionOptions {
   threads?: number;
+  /** Where a graph's external-data files are (a graph exported with `externalDir`). */
+  externalDir?: string;
 }
 
 export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
@@ -16,6 +18,8 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   };
+  if (opts.externalDir !== undefined)
+    options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDir } };
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 

@@ -10,12 +10,13 @@
  * exception, and says so in `config.head.attention`.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { ConvCutConfig } from '../model/config.js';
 import { exportOnnx } from '../engine/onnx-export.js';
 import { onnx } from '../engine/onnx-ops.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
-import { isCheckpointBytes, loadCheckpoint } from '../weights/checkpoint.js';
+import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
 
@@ -61,13 +62,19 @@ export class ConvCutModel {
    * `precision: 'int8'` applies to checkpoints (an .onnx file runs as it was exported).
    */
   static async load(file: string, opts: SessionOptions & { precision?: 'fp32' | 'int8' } = {}): Promise<ConvCutModel> {
-    const bytes = await fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
+    const isCheckpoint = await isCheckpointFile(file).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
     });
-    if (isCheckpointBytes(bytes)) {
-      const ck = await loadCheckpoint(file);
-      return ConvCutModel.fromWeights(ck.meta.config, ck.weights, { ...opts, id: file });
+    if (isCheckpoint) {
+      // Lazily read: the big float32 weights go to ONNX Runtime as external data straight from the
+      // file, so they are never held in JS as well (peak memory, BENCHMARKS.md).
+      const abs = path.resolve(file);
+      const ck = await loadCheckpoint(abs, { lazy: true });
+      const externalDir = path.dirname(abs);
+      const graph = exportOnnx(ck.meta.config, ck.weights, { precision: opts.precision, externalDir });
+      return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file);
     }
+    const bytes = await fs.readFile(file);
     let config: ConvCutConfig;
     try {
       const meta = onnx.ModelProto.decode(bytes).metadataProps?.find((p) => p.key === 'convcut')?.value;

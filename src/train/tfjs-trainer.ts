@@ -4,8 +4,8 @@
  * cut features when the backbone is frozen (computed once by ONNX Runtime and cached), or the
  * output of the frozen backbone prefix when fine-tuning.
  *
- * Optimiser as the reference: Adam (β1 0.9, β2 0.999, ε 1e-7, Keras' defaults) with the gradient's
- * global norm clipped at 3.0; softmax cross-entropy, with optional per-class weights (Keras
+ * Optimiser as the reference: Keras' Adam (β1 0.9, β2 0.999, ε 1e-7, its defaults) with the
+ * gradient's global norm clipped at 3.0 (adam.ts); softmax cross-entropy, with optional per-class weights (Keras
  * `class_weight`: each sample's loss times its class weight, averaged over the batch).
  */
 import type { ConvCutConfig } from '../model/config.js';
@@ -16,6 +16,7 @@ import { TfjsOps, TfjsParams, type TapsInput } from '../engine/tfjs-ops.js';
 import { tapsGeometry, type TapsGeometry } from '../engine/detail-taps.js';
 import { DETAIL_FIRST_PATCH } from '../model/detail.js';
 import type { Weights } from '../weights/weight-map.js';
+import { KerasAdam } from './adam.js';
 
 export interface TrainerOptions {
   /** How many backbone units (blocks, counting a partial cut block as one) to train. 0 = frozen. */
@@ -35,20 +36,10 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Keras `global_clipnorm`: scale all gradients by min(1, max / ‖g‖) where ‖g‖ is their joint L2 norm. */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, max: number): { clipped: tf.NamedTensorMap; norm: tf.Scalar } {
-  const names = Object.keys(grads);
-  const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k]!))))) as tf.Scalar;
-  const factor = tf.div(max, tf.maximum(norm, max));
-  const clipped: tf.NamedTensorMap = {};
-  for (const k of names) clipped[k] = tf.mul(grads[k]!, factor);
-  return { clipped, norm };
-}
-
 export class TfjsTrainer {
   readonly params: TfjsParams;
   readonly trainableUnits: BackboneUnit[];
-  readonly optimizer: tf.AdamOptimizer;
+  readonly optimizer: KerasAdam;
   private readonly classWeights?: tf.Tensor1D;
   readonly clipNorm: number;
   private readonly seed: number;
@@ -68,8 +59,9 @@ export class TfjsTrainer {
     const used = new Map([...weights].filter(([name]) => !isBackbone(name, units) || prefixes.some((p) => name.startsWith(p))));
     this.params = new TfjsParams(used);
     this.seed = opts.seed ?? 0;
-    this.optimizer = tf.train.adam(opts.learningRate ?? 1e-3, 0.9, 0.999, 1e-7);
     this.clipNorm = opts.clipNorm ?? 3.0;
+    const trainable = new Map([...this.params.vars].filter(([, v]) => v.trainable));
+    this.optimizer = new KerasAdam(trainable, opts.learningRate ?? 1e-3, this.clipNorm);
     if (opts.classWeights) this.classWeights = tf.tensor1d(opts.classWeights);
   }
 
@@ -90,11 +82,10 @@ export class TfjsTrainer {
   }
 
   setLearningRate(lr: number): void {
-    // tfjs' Adam keeps its learning rate in a protected field; Keras schedules set it per epoch.
-    (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
+    this.optimizer.learningRate = lr;
   }
   get learningRate(): number {
-    return (this.optimizer as unknown as { learningRate: number }).learningRate;
+    return this.optimizer.learningRate;
   }
 
   /**
@@ -119,11 +110,10 @@ export class TfjsTrainer {
         const w = this.classWeights ? tf.sum(tf.mul(targets, this.classWeights), 1) : tf.onesLike(perSample);
         return tf.mean(tf.mul(perSample, w)) as tf.Scalar;
       }, this.params.trainable());
-      const { clipped, norm } = clipByGlobalNorm(grads, this.clipNorm);
-      this.optimizer.applyGradients(Object.entries(clipped).map(([name, tensor]) => ({ name, tensor })));
+      const gradNorm = this.optimizer.apply(grads);
       const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), tf.argMax(targets, 1)), 'int32'));
       tf.dispose(logits);
-      return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]!, gradNorm: norm.dataSync()[0]! };
+      return { loss: value.dataSync()[0]!, correct: correct.dataSync()[0]!, gradNorm };
     });
     ops.applyPendingUpdates();
     return res;
@@ -137,35 +127,13 @@ export class TfjsTrainer {
     });
   }
 
-  /**
-   * Adam's state as a weight map: step count, first and second moments (slot order), and the
-   * running β powers. tfjs' setWeights recomputes those powers with pow(), which differs in the last
-   * bits from the running product the steps used; restoring them exactly keeps a resumed run
-   * bit-identical to an unbroken one.
-   */
+  /** Adam's state as a weight map (saved with resumable runs). */
   async optimizerState(): Promise<Weights> {
-    const out: Weights = new Map();
-    (await this.optimizer.getWeights()).forEach((w, i) =>
-      out.set(String(i).padStart(5, '0'), { shape: [...w.tensor.shape], data: w.tensor.dataSync() as Float32Array }),
-    );
-    for (const k of ['accBeta1', 'accBeta2'] as const)
-      out.set(k, { shape: [], data: this.betaPower(k).dataSync() as Float32Array });
-    return out;
+    return this.optimizer.state();
   }
 
   async setOptimizerState(state: Weights): Promise<void> {
-    const keys = [...state.keys()].filter((k) => /^\d+$/.test(k)).sort();
-    await this.optimizer.setWeights(
-      keys.map((k, i) => ({ name: i === 0 ? 'iter' : k, tensor: tf.tensor(state.get(k)!.data, state.get(k)!.shape) })),
-    );
-    for (const k of ['accBeta1', 'accBeta2'] as const) {
-      const v = state.get(k);
-      if (v) this.betaPower(k).assign(tf.scalar(v.data[0]!));
-    }
-  }
-
-  private betaPower(k: 'accBeta1' | 'accBeta2'): tf.Variable {
-    return (this.optimizer as unknown as Record<string, tf.Variable>)[k]!;
+    this.optimizer.setState(state);
   }
 
   dispose(): void {

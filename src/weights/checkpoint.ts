@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { paramSpecs } from '../engine/describe.js';
 import type { ConvCutConfig } from '../model/config.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { decodeSafetensors, encodeSafetensors, isSafetensors } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, isSafetensors, openSafetensors, type SafetensorsFile } from './safetensors.js';
 import { checkWeights, type Weights } from './weight-map.js';
 
 export const CHECKPOINT_FORMAT = 'convcut-checkpoint';
@@ -48,22 +48,45 @@ export async function saveCheckpoint(
   await writeFileAtomic(file, encodeSafetensors(weights, { convcut: JSON.stringify(meta) }));
 }
 
+/** Whether `file` is a convcut checkpoint, from its first bytes. */
+export async function isCheckpointFile(file: string): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const head = new Uint8Array(8 + 4096);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const { size } = await fh.stat();
+    if (size < 10 || bytesRead < 10) return false;
+    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+    return n > 1 && n < size && head[8] === 0x7b && headerNamesConvcut(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
 export function isCheckpointBytes(bytes: Uint8Array): boolean {
-  if (!isSafetensors(bytes)) return false;
+  return isSafetensors(bytes) && headerNamesConvcut(bytes);
+}
+
+/** The safetensors header (its first 4 KiB) has convcut's metadata key. */
+function headerNamesConvcut(bytes: Uint8Array): boolean {
   const hlen = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   return new TextDecoder().decode(bytes.subarray(8, 8 + Math.min(hlen, 4096))).includes('"convcut"');
 }
 
-export async function loadCheckpoint(file: string): Promise<Checkpoint> {
-  let bytes: Uint8Array;
+/**
+ * `lazy`: read only the header now and each tensor when first used (float32 tensors then also say
+ * where they lie in the file, for ONNX external data). The file must not change meanwhile.
+ */
+export async function loadCheckpoint(file: string, opts: { lazy?: boolean } = {}): Promise<Checkpoint> {
+  let decoded: SafetensorsFile;
   try {
-    bytes = await fs.readFile(file);
+    decoded = opts.lazy ? openSafetensors(file) : decodeSafetensors(await fs.readFile(file), file);
   } catch (e) {
-    throw new Error(`${file}: cannot read checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
-      cause: e,
-    });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code) throw e;
+    throw new Error(`${file}: cannot read checkpoint (${code})`, { cause: e });
   }
-  const { tensors, metadata } = decodeSafetensors(bytes, file);
+  const { tensors, metadata } = decoded;
   if (!metadata.convcut) throw new Error(`${file}: a safetensors file, but not a convcut checkpoint (no "convcut" metadata)`);
   let meta: CheckpointMeta;
   try {

@@ -8,6 +8,8 @@ import { Rng } from '../util/rng.js';
 export interface WeightTensor {
   shape: number[];
   data: Float32Array;
+  /** Where `data` lies, as little-endian float32, in a file on disk (lazily read safetensors). */
+  source?: { file: string; offset: number };
 }
 export type Weights = Map<string, WeightTensor>;
 
