@@ -216,6 +216,10 @@ describe('depthwise conv gradients without the missing wasm kernels', () => {
     expect(Math.max(...Array.from(tf.abs(tf.sub(gx!, gxRef!)).dataSync()))).toBeLessThan(1e-4);
     expect(Math.max(...Array.from(tf.abs(tf.sub(gw!, gwRef!)).dataSync()))).toBeLessThan(1e-3);
     expect(Math.max(...Array.from(tf.abs(tf.sub(depthwiseSame(x, w), reference(x, w))).dataSync()))).toBeLessThan(1e-4);
+    // On a constant input only ∂w is computed, and it is the same.
+    const { depthwiseSameConstInput } = await import('../src/engine/tfjs-ops.js');
+    const gwConst = tf.grad((wi: tf.Tensor) => tf.sum(tf.mul(depthwiseSameConstInput(x, wi), dy)))(w);
+    expect(Math.max(...Array.from(tf.abs(tf.sub(gwConst, gw!)).dataSync()))).toBe(0);
   });
 });
 

@@ -41,9 +41,19 @@ const matMulPlain = custom<[T, T]>((a, b, save) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
-    gradFunc: (dy, [sa, sb]) => [tf.matMul(dy, swapLast(sb!)), tf.matMul(swapLast(sa!), dy)],
+    gradFunc: (dy, [sa, sb]) => [tf.matMul(dy, swapLast(sb!)), gradB(sa!, dy)],
   };
 });
+
+/**
+ * ∂b = aᵀ·∂y. wasm's matMul re-packs its right operand on every call, and for a wide ∂y (a ConvNeXt
+ * MLP's 3136×2048 fc1 gradient) (∂yᵀ·a)ᵀ measured 300 ms against 497 ms: packing the narrower
+ * operand wins.
+ */
+function gradB(a: T, dy: T): T {
+  if (a.rank === 2 && dy.shape[1]! > a.shape[1]!) return tf.transpose(tf.matMul(tf.transpose(dy), a));
+  return tf.matMul(swapLast(a), dy);
+}
 
 export function matMul(a: T, b: T, transposeB = false): T {
   return matMulPlain(a, transposeB ? swapLast(b) : b);

@@ -73,30 +73,48 @@ export class TfjsParams {
  *   "channels" are the (n, c) pairs and whose kernel is ∂y itself, then a sum over n.
  * Measured against autodiff through shifted slices in test/training.test.ts.
  */
+function depthwiseSameGradW(xs: tf.Tensor4D, k: number, dy: tf.Tensor): tf.Tensor {
+  const [n, h, wd, c] = xs.shape;
+  const p = (k - 1) / 2;
+  const xp = tf.pad(xs, [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ]);
+  const xr = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, h + 2 * p, wd + 2 * p, n * c]);
+  const kr = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [h, wd, n * c, 1]);
+  const dwAll = tf.depthwiseConv2d(xr as tf.Tensor4D, kr as tf.Tensor4D, 1, 'valid');
+  return tf.reshape(tf.sum(tf.reshape(dwAll, [k, k, n, c]), 2), [k, k, c, 1]);
+}
+
 export const depthwiseSame = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
     value: tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const [n, h, wd, c] = xs.shape;
-      const k = ws.shape[0];
       const dx = tf.depthwiseConv2d(dy as tf.Tensor4D, tf.reverse(ws, [0, 1]), 1, 'same');
-      const p = (k - 1) / 2;
-      const xp = tf.pad(xs, [
-        [0, 0],
-        [p, p],
-        [p, p],
-        [0, 0],
-      ]);
-      const xr = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, h + 2 * p, wd + 2 * p, n * c]);
-      const kr = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [h, wd, n * c, 1]);
-      const dwAll = tf.depthwiseConv2d(xr as tf.Tensor4D, kr as tf.Tensor4D, 1, 'valid');
-      const dw = tf.reshape(tf.sum(tf.reshape(dwAll, [k, k, n, c]), 2), [k, k, c, 1]);
-      return [dx, dw];
+      return [dx, depthwiseSameGradW(xs, ws.shape[0], dy)];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor4D;
+
+/**
+ * `depthwiseSame` on an input that is data, not a function of any variable (the frozen prefix's
+ * output when fine-tuning): ∂x is not computed — on wasm a 7×7 depthwise conv of a 16×14×14×512
+ * batch costs ~90 ms (measured; XNNPACK has no fast kernel for 49 taps).
+ */
+export function depthwiseSameConstInput(x: tf.Tensor, w: tf.Tensor): tf.Tensor4D {
+  const f = tf.customGrad(((wv: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([]);
+    return {
+      value: tf.depthwiseConv2d(x as tf.Tensor4D, wv as tf.Tensor4D, 1, 'same'),
+      gradFunc: (dy: tf.Tensor) => [depthwiseSameGradW(x as tf.Tensor4D, wv.shape[0]!, dy)],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (w: tf.Tensor) => tf.Tensor4D;
+  return f(w);
+}
 
 export class TfjsOps implements Ops<T> {
   /** BatchNorm moving-statistics updates of the last training forward pass, applied by the trainer. */
@@ -108,6 +126,8 @@ export class TfjsOps implements Ops<T> {
     readonly training = false,
     seed = 0,
     private readonly tapsInput?: TapsInput,
+    /** The step's input when it is plain data (frozen features): ops on it skip ∂input. */
+    private readonly constantInput?: tf.Tensor,
   ) {
     this.rng = new Rng(seed);
   }
@@ -170,7 +190,7 @@ export class TfjsOps implements Ops<T> {
       const taps = tf.reshape(p, [n! * ho! * wo!, o.kernel * o.kernel, c]);
       y = tf.reshape(patchDepthwise(taps, tf.reshape(w, [o.kernel * o.kernel, c])), [n!, ho!, wo!, c]);
     } else if (this.training && o.stride === 1 && o.kernel % 2 === 1 && o.padding === 'same') {
-      y = depthwiseSame(x, w);
+      y = x === this.constantInput ? depthwiseSameConstInput(x, w) : depthwiseSame(x, w);
     } else {
       y = tf.depthwiseConv2d(xin as tf.Tensor4D, w as tf.Tensor4D, o.stride, 'valid');
     }

@@ -96,8 +96,8 @@ export class TfjsTrainer {
   step(input: tf.Tensor | TapsInput, labels: Int32Array | Float32Array[], seed = this.seed + this.steps++): StepResult {
     const classes = this.config.head.classes.length;
     const taps = input instanceof tf.Tensor ? undefined : input;
-    const ops = new TfjsOps(this.params, true, seed, taps);
     const x = taps ? taps.taps : (input as tf.Tensor);
+    const ops = new TfjsOps(this.params, true, seed, taps, x);
     const res = tf.tidy(() => {
       const targets = Array.isArray(labels)
         ? tf.tensor2d(labels.map((r) => Array.from(r)))
