@@ -17,9 +17,6 @@ export class KerasAdam {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
   iterations = 0;
-  /** β1ᵗ and β2ᵗ as float32 running products (what a float32 framework accumulates). */
-  private beta1Power = 1;
-  private beta2Power = 1;
 
   constructor(
     private readonly vars: Map<string, tf.Variable>,
@@ -37,11 +34,9 @@ export class KerasAdam {
 
   /** One update from `grads` (keyed by tfjs variable name); returns the gradient norm before clipping. */
   apply(grads: Record<string, tf.Tensor>): number {
-    const f32 = Math.fround;
-    this.iterations++;
-    this.beta1Power = f32(this.beta1Power * f32(this.beta1));
-    this.beta2Power = f32(this.beta2Power * f32(this.beta2));
-    const stepSize = (this.learningRate * Math.sqrt(1 - this.beta2Power)) / (1 - this.beta1Power);
+    const t = ++this.iterations;
+    // As Keras: β powers from the step count (so the state is just moments + count).
+    const stepSize = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     return tf.tidy(() => {
       const names = [...this.vars.keys()];
       const gradOf = (name: string) => {
@@ -67,13 +62,11 @@ export class KerasAdam {
     });
   }
 
-  /** Moments, step count and β powers, exactly (a resumed run continues bit-identically). */
+  /** Moments and step count, exactly (a resumed run continues bit-identically). */
   state(): Weights {
     const out: Weights = new Map();
     const scalar = (x: number) => ({ shape: [], data: Float32Array.of(x) });
     out.set('iterations', scalar(this.iterations));
-    out.set('beta1_power', scalar(this.beta1Power));
-    out.set('beta2_power', scalar(this.beta2Power));
     for (const [slot, map] of [
       ['m', this.m],
       ['v', this.v],
@@ -89,8 +82,6 @@ export class KerasAdam {
       return w;
     };
     this.iterations = get('iterations').data[0]!;
-    this.beta1Power = get('beta1_power').data[0]!;
-    this.beta2Power = get('beta2_power').data[0]!;
     for (const [slot, map] of [
       ['m', this.m],
       ['v', this.v],
