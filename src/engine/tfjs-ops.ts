@@ -65,14 +65,7 @@ export class TfjsParams {
   }
 }
 
-/**
- * Stride-1 'same' depthwise conv (odd kernel) with gradients made of forward ops only, because the
- * wasm backend has no depthwise backprop kernels:
- * - ∂x = the same depthwise conv of ∂y with the kernel rotated 180°;
- * - ∂w[i, j, c] = Σ_{n,y,x} xpad[n, y+i, x+j, c] · ∂y[n, y, x, c]: one depthwise conv whose
- *   "channels" are the (n, c) pairs and whose kernel is ∂y itself, then a sum over n.
- * Measured against autodiff through shifted slices in test/training.test.ts.
- */
+/** ∂w of a stride-1 'same' depthwise conv (see `depthwiseSame`). */
 function depthwiseSameGradW(xs: tf.Tensor4D, k: number, dy: tf.Tensor): tf.Tensor {
   const [n, h, wd, c] = xs.shape;
   const p = (k - 1) / 2;
@@ -88,6 +81,14 @@ function depthwiseSameGradW(xs: tf.Tensor4D, k: number, dy: tf.Tensor): tf.Tenso
   return tf.reshape(tf.sum(tf.reshape(dwAll, [k, k, n, c]), 2), [k, k, c, 1]);
 }
 
+/**
+ * Stride-1 'same' depthwise conv (odd kernel) with gradients made of forward ops only, because the
+ * wasm backend has no depthwise backprop kernels:
+ * - ∂x = the same depthwise conv of ∂y with the kernel rotated 180°;
+ * - ∂w[i, j, c] = Σ_{n,y,x} xpad[n, y+i, x+j, c] · ∂y[n, y, x, c]: one depthwise conv whose
+ *   "channels" are the (n, c) pairs and whose kernel is ∂y itself, then a sum over n.
+ * Measured against autodiff through shifted slices in test/training.test.ts.
+ */
 export const depthwiseSame = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
@@ -103,7 +104,7 @@ export const depthwiseSame = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: t
 /**
  * `depthwiseSame` on an input that is data, not a function of any variable (the frozen prefix's
  * output when fine-tuning): ∂x is not computed — on wasm a 7×7 depthwise conv of a 16×14×14×512
- * batch costs ~90 ms (measured; XNNPACK has no fast kernel for 49 taps).
+ * batch costs ~90 ms (measured; ~4× more per multiply-add than a 3×3 one).
  */
 export function depthwiseSameConstInput(x: tf.Tensor, w: tf.Tensor): tf.Tensor4D {
   const f = tf.customGrad(((wv: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -179,7 +180,8 @@ export class TfjsOps implements Ops<T> {
         throw new Error(`${name}: the taps input was cut for kernel ${t.kernel} '${t.padding}', not this conv`);
       const [n, ...sample] = t.shape as [number, number, number, number];
       const { ho, wo, c } = tapsGeometry(sample, t.kernel, t.padding);
-      return tf.reshape(patchDepthwiseTaps(t.taps, tf.reshape(w, [o.kernel * o.kernel, c])), [n, ho, wo, c]);
+      const y = tf.reshape(patchDepthwiseTaps(t.taps, tf.reshape(w, [o.kernel * o.kernel, c])), [n, ho, wo, c]);
+      return o.bias === false ? y : addBias(y, this.params.get(`${name}.bias`));
     }
     const c = x.shape[3]!;
     const xin = this.input(x, o.kernel, o.stride, o.padding);

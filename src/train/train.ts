@@ -385,6 +385,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           break;
         }
       }
+      // A batch read ahead past a halt is dropped (and must not outlive the backbone session).
+      await next?.then(
+        (b) => b.release(),
+        () => undefined,
+      );
       if (halted) break;
       startStep = 0;
       // ---- validation (never the test set, except in the reference recipe, which says so)
@@ -492,7 +497,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 }
 
-/** The inputs of the trainable part for a batch: cached features, or (with contrast) fresh ones. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A training batch through the backbone on the spot (random contrast changes every image). */
