@@ -399,6 +399,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         cache,
         recipe.validationBatches === 'class-ordered' ? 'class-ordered' : config.head.attention === 'batch' ? 1 : 64,
         ds.classes,
+        loader,
       );
       const accuracy = epochStats.correct / epochStats.seen;
       const monitor = phase.earlyStop.monitor === 'accuracy' ? accuracy : val.accuracy;
@@ -524,17 +525,26 @@ export async function evaluateFeatures(
   cache: FeatureCache,
   batching: number | 'class-ordered',
   classes: string[],
+  /** Reads the next batch on a worker thread while this one runs (batches then hold ≤ its maxBatch). */
+  loader?: FeatureLoader,
 ): Promise<Metrics> {
   const list = batching === 'class-ordered' ? [...samples].sort((a, b) => a.label - b.label) : samples;
-  const bs = batching === 'class-ordered' ? 16 : batching;
-  const preds: number[] = [];
-  for (let i = 0; i < list.length; i += bs) {
+  const bs = batching === 'class-ordered' ? 16 : Math.min(batching, loader?.maxBatch ?? batching);
+  const read = async (i: number) => {
     const part = list.slice(i, i + bs);
-    const input = await cache.readBatch(
-      part,
-      part.map(() => 'orig'),
-    );
-    const x = tf.tensor(input, [part.length, ...cache.featureShape]);
+    const variants = part.map((): Variant => 'orig');
+    if (loader && part.length <= loader.maxBatch) return loader.load(part, variants);
+    return { data: await cache.readBatch(part, variants), shape: [part.length, ...cache.featureShape], release: () => undefined };
+  };
+  const preds: number[] = [];
+  let next = list.length ? read(0) : undefined;
+  for (let i = 0; i < list.length; i += bs) {
+    const loaded = await next!;
+    next = i + bs < list.length ? read(i + bs) : undefined;
+    next?.catch(() => undefined); // surfaces when awaited
+    const x = tf.tensor(loaded.data, loaded.shape);
+    loaded.release();
+    await yieldToEventLoop();
     const { logits } = trainer.predict(x);
     x.dispose();
     preds.push(...argmaxRows(logits, classes.length));
