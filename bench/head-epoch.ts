@@ -5,9 +5,11 @@
  *
  *   npx tsx bench/head-epoch.ts [--steps 100] [--maps 1600]
  *
- * Writes `--maps` random feature maps into a real FeatureCache, times `--steps` steps on tfjs
- * `wasm` (the default) and, as the baseline in the same run, on tfjs `cpu`, then extrapolates to
- * the 767 steps of a 12,271-map epoch.
+ * Writes `--maps` random feature maps into a real FeatureCache and times `--steps` steps of two
+ * loops on tfjs `wasm`, alternating in rounds: what `convcut train` does (a worker thread reads
+ * batch i+1, cut into Detail Extraction taps, while batch i trains) and the loop it replaced (read
+ * and decode on the training thread, NHWC input). Baseline in the same run: the old loop on tfjs
+ * `cpu`. Extrapolated to the 767 steps of a 12,271-map epoch.
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
