@@ -50,6 +50,16 @@ describe('FeatureLoader', () => {
     // Padding taps are zero even though the buffer held other data before.
     expect(got.data.some((v) => v === 0)).toBe(true);
     got.release();
+    // Again in taps, other samples in the same buffers: the padding stays zero without a refill.
+    const reversed = [...samples].reverse();
+    const exp2 = await cache.readBatch(reversed, variants);
+    for (let round = 0; round < 2; round++) {
+      const again = await loader.load(reversed, variants, taps);
+      const want2 = new Float32Array(again.data.length);
+      for (let n = 0; n < 4; n++) writeTaps(taps, 4, n, exp2.subarray(n * size, (n + 1) * size), want2);
+      expect(Array.from(again.data)).toEqual(Array.from(want2));
+      again.release();
+    }
   });
 
   it('names a truncated cache entry and keeps working', async () => {

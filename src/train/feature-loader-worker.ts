@@ -17,6 +17,8 @@ export interface LoadRequest {
   /** Undefined: NHWC, sample after sample. */
   taps?: TapsGeometry;
   buffer: SharedArrayBuffer;
+  /** Which of the loader's buffers `buffer` is (each message brings a new SharedArrayBuffer object). */
+  bufferId: number;
 }
 
 export type LoadReply = { id: number; error?: { file: string; message: string } };
@@ -43,9 +45,15 @@ function readHalf(file: string, count: number): Uint16Array {
   return scratch;
 }
 
+/** What each shared buffer (by id) last held: taps of one batch size leave the same padding taps at zero. */
+const lastLayout = new Map<number, string>();
+
 function load(r: LoadRequest): LoadReply {
   const out = new Float32Array(r.buffer, 0, r.length);
-  if (r.taps) out.fill(0); // padding taps are never written
+  const layout = r.taps ? `taps ${r.files.length} ${JSON.stringify(r.taps)}` : 'nhwc';
+  // Padding taps are never written: zero them when the buffer held anything else before.
+  if (r.taps && lastLayout.get(r.bufferId) !== layout) out.fill(0);
+  lastLayout.set(r.bufferId, layout);
   for (let i = 0; i < r.files.length; i++) {
     const file = r.files[i]!;
     try {

@@ -24,6 +24,7 @@ export interface LoadedBatch {
 export class FeatureLoader {
   private readonly worker: Worker;
   private readonly free: SharedArrayBuffer[] = [];
+  private readonly ids = new Map<SharedArrayBuffer, number>();
   private readonly waitingForBuffer: ((b: SharedArrayBuffer) => void)[] = [];
   private readonly pending = new Map<number, (r: LoadReply) => void>();
   private nextId = 0;
@@ -39,7 +40,11 @@ export class FeatureLoader {
     buffers = 2,
   ) {
     const perSample = Math.max(cache.featureSize, taps ? product(tapsShape(taps, 1)) : 0);
-    for (let i = 0; i < buffers; i++) this.free.push(new SharedArrayBuffer(maxBatch * perSample * 4));
+    for (let i = 0; i < buffers; i++) {
+      const b = new SharedArrayBuffer(maxBatch * perSample * 4);
+      this.ids.set(b, i);
+      this.free.push(b);
+    }
     this.worker = tsWorker(new URL('./feature-loader-worker.ts', import.meta.url));
     this.worker.on('message', (r: LoadReply) => {
       this.pending.get(r.id)?.(r);
@@ -63,7 +68,8 @@ export class FeatureLoader {
     const length = product(shape);
     if (length * 4 > buffer.byteLength)
       throw new Error('FeatureLoader: batch larger than its buffers (taps geometry not given?)');
-    const request: LoadRequest = { id, files, featureSize: this.cache.featureSize, length, taps, buffer };
+    const bufferId = this.ids.get(buffer)!;
+    const request: LoadRequest = { id, files, featureSize: this.cache.featureSize, length, taps, buffer, bufferId };
     const reply = await new Promise<LoadReply>((resolve) => {
       this.pending.set(id, resolve);
       // Keep the process alive while a batch is being read, not while the worker idles.
