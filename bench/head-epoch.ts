@@ -67,7 +67,7 @@ setWasmPaths(wasmDir + path.sep);
 async function workerPath(backend: string, n: number): Promise<Row> {
   const trainer = new TfjsTrainer(cfg, weights, { seed: 1 });
   const taps = trainer.tapsGeometry(shape)!;
-  const loader = new FeatureLoader(cache, 16, taps);
+  const loader = new FeatureLoader(cache, 16);
   let next = loader.load(batchAt(0), orig(batchAt(0)), taps);
   let wait = 0;
   let total = 0;
@@ -78,7 +78,6 @@ async function workerPath(backend: string, n: number): Promise<Row> {
     next = loader.load(batchAt(i + 1), orig(batchAt(i + 1)), taps);
     const x = tf.tensor(loaded.data, loaded.shape);
     loaded.release();
-    await new Promise((resolve) => setImmediate(resolve)); // as train.ts: the request reaches the worker
     trainer.step({ taps: x, shape: [16, ...shape], ...DETAIL_FIRST_PATCH }, labelsOf(batchAt(i)));
     x.dispose();
     if (i >= 2) {

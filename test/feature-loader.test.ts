@@ -23,7 +23,7 @@ const sample = (i: number): Sample => ({
 });
 const samples = [0, 1, 2, 3].map(sample);
 const taps = tapsGeometry(shape, 4, 'same');
-const loader = new FeatureLoader(cache, 4, taps);
+const loader = new FeatureLoader(cache, 4);
 
 afterAll(() => loader.close());
 

@@ -45,7 +45,17 @@ export class FeatureCache {
   }
 
   async file(s: Sample, v: Variant): Promise<string> {
-    const key = sha256(`${this.context}|${v}|${await this.imageHash(s)}`);
+    return this.entryPath(await this.imageHash(s), v);
+  }
+
+  /** `file()` without waiting, where the image is already hashed (it is once `ensure` has seen it). */
+  knownFile(s: Sample, v: Variant): string | undefined {
+    const h = this.imageHashes.get(s.id);
+    return h === undefined ? undefined : this.entryPath(h, v);
+  }
+
+  private entryPath(imageHash: string, v: Variant): string {
+    const key = sha256(`${this.context}|${v}|${imageHash}`);
     return path.join(this.dir, key.slice(0, 2), `${key}.f16`);
   }
 

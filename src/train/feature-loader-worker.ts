@@ -17,7 +17,7 @@ export interface LoadRequest {
   /** Undefined: NHWC, sample after sample. */
   taps?: TapsGeometry;
   buffer: SharedArrayBuffer;
-  /** Which of the loader's buffers `buffer` is (each message brings a new SharedArrayBuffer object). */
+  /** Which buffer of the loader's pool `buffer` is (each message brings a new SharedArrayBuffer object). */
   bufferId: number;
 }
 

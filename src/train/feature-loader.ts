@@ -21,30 +21,30 @@ export interface LoadedBatch {
   release(): void;
 }
 
+/** A shared buffer of the pool; a new id whenever the buffer is replaced by a larger one. */
+interface Slot {
+  id: number;
+  buffer: SharedArrayBuffer;
+}
+
 export class FeatureLoader {
   private readonly worker: Worker;
-  private readonly free: SharedArrayBuffer[] = [];
-  private readonly ids = new Map<SharedArrayBuffer, number>();
-  private readonly waitingForBuffer: ((b: SharedArrayBuffer) => void)[] = [];
+  private readonly free: Slot[] = [];
+  private readonly waitingForSlot: ((s: Slot) => void)[] = [];
   private readonly pending = new Map<number, (r: LoadReply) => void>();
   private nextId = 0;
+  private nextSlotId = 0;
 
   /**
-   * `taps`: the geometry batches may be asked in (its padding makes them larger than NHWC);
-   * `buffers`: batches in flight at once (2 = the one training plus the one being read).
+   * `maxBatch`: the most samples one batch may hold; `buffers`: batches in flight at once (2 = the
+   * one training plus the one being read). Buffers grow to what the batches asked for need.
    */
   constructor(
     readonly cache: FeatureCache,
     readonly maxBatch: number,
-    taps?: TapsGeometry,
     buffers = 2,
   ) {
-    const perSample = Math.max(cache.featureSize, taps ? product(tapsShape(taps, 1)) : 0);
-    for (let i = 0; i < buffers; i++) {
-      const b = new SharedArrayBuffer(maxBatch * perSample * 4);
-      this.ids.set(b, i);
-      this.free.push(b);
-    }
+    for (let i = 0; i < buffers; i++) this.free.push({ id: this.nextSlotId++, buffer: new SharedArrayBuffer(0) });
     this.worker = tsWorker(new URL('./feature-loader-worker.ts', import.meta.url));
     this.worker.on('message', (r: LoadReply) => {
       this.pending.get(r.id)?.(r);
@@ -58,18 +58,39 @@ export class FeatureLoader {
     this.worker.unref();
   }
 
-  /** Reads `samples[i]` in `variants[i]`; as NHWC, or as taps when `taps` is given. */
-  async load(samples: Sample[], variants: Variant[], taps?: TapsGeometry): Promise<LoadedBatch> {
-    if (samples.length > this.maxBatch) throw new Error(`batch of ${samples.length} exceeds the loader's ${this.maxBatch}`);
-    const files = await Promise.all(samples.map((s, i) => this.cache.file(s, variants[i]!)));
-    const buffer = await this.takeBuffer();
+  /**
+   * Reads `samples[i]` in `variants[i]`; as NHWC, or as taps when `taps` is given. When the images
+   * are already hashed and a buffer is free (the usual case in training), the request reaches the
+   * worker before this returns, so reading overlaps the caller's next synchronous step.
+   */
+  load(samples: Sample[], variants: Variant[], taps?: TapsGeometry): Promise<LoadedBatch> {
+    if (samples.length > this.maxBatch)
+      return Promise.reject(new Error(`batch of ${samples.length} exceeds the loader's ${this.maxBatch}`));
+    const known = samples.map((s, i) => this.cache.knownFile(s, variants[i]!));
+    const slot = this.free.pop();
+    if (slot && known.every((f) => f !== undefined)) return this.request(slot, known as string[], taps);
+    if (slot) this.giveBack(slot);
+    return (async () => {
+      const files = await Promise.all(samples.map((s, i) => this.cache.file(s, variants[i]!)));
+      return this.request(await this.takeSlot(), files, taps);
+    })();
+  }
+
+  /** Posts the request now; resolves with the batch when the worker has written it. */
+  private async request(slot: Slot, files: string[], taps?: TapsGeometry): Promise<LoadedBatch> {
     const id = this.nextId++;
-    const shape = taps ? tapsShape(taps, samples.length) : [samples.length, ...this.cache.featureShape];
+    const shape = taps ? tapsShape(taps, files.length) : [files.length, ...this.cache.featureShape];
     const length = product(shape);
-    if (length * 4 > buffer.byteLength)
-      throw new Error('FeatureLoader: batch larger than its buffers (taps geometry not given?)');
-    const bufferId = this.ids.get(buffer)!;
-    const request: LoadRequest = { id, files, featureSize: this.cache.featureSize, length, taps, buffer, bufferId };
+    if (length * 4 > slot.buffer.byteLength) slot = { id: this.nextSlotId++, buffer: new SharedArrayBuffer(length * 4) };
+    const request: LoadRequest = {
+      id,
+      files,
+      featureSize: this.cache.featureSize,
+      length,
+      taps,
+      buffer: slot.buffer,
+      bufferId: slot.id,
+    };
     const reply = await new Promise<LoadReply>((resolve) => {
       this.pending.set(id, resolve);
       // Keep the process alive while a batch is being read, not while the worker idles.
@@ -77,26 +98,26 @@ export class FeatureLoader {
       this.worker.postMessage(request);
     });
     if (reply.error) {
-      this.giveBack(buffer);
+      this.giveBack(slot);
       throw new Error(`${reply.error.file}: ${reply.error.message}`);
     }
-    this.cache.hits += samples.length;
+    this.cache.hits += files.length;
     return {
-      data: new Float32Array(buffer, 0, length),
+      data: new Float32Array(slot.buffer, 0, length),
       shape,
-      release: () => this.giveBack(buffer),
+      release: () => this.giveBack(slot),
     };
   }
 
-  private takeBuffer(): Promise<SharedArrayBuffer> {
-    const b = this.free.pop();
-    return b ? Promise.resolve(b) : new Promise((resolve) => this.waitingForBuffer.push(resolve));
+  private takeSlot(): Promise<Slot> {
+    const s = this.free.pop();
+    return s ? Promise.resolve(s) : new Promise((resolve) => this.waitingForSlot.push(resolve));
   }
 
-  private giveBack(b: SharedArrayBuffer): void {
-    const waiter = this.waitingForBuffer.shift();
-    if (waiter) waiter(b);
-    else this.free.push(b);
+  private giveBack(s: Slot): void {
+    const waiter = this.waitingForSlot.shift();
+    if (waiter) waiter(s);
+    else this.free.push(s);
   }
 
   async close(): Promise<void> {

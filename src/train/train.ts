@@ -16,7 +16,6 @@ import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
-import { tapsGeometry } from '../engine/detail-taps.js';
 import { initTf, tf, type TfBackend } from '../engine/tfjs-backend.js';
 import { computeMetrics, argmaxRows, type Metrics } from '../eval/metrics.js';
 import { BackboneRunner } from '../infer/features.js';
@@ -243,11 +242,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
   emit({ kind: 'cache-done', computed: cache.computed, hits: cache.hits });
-  const loader = new FeatureLoader(
-    cache,
-    recipe.batchSize,
-    tapsGeometry(cache.featureShape, DETAIL_FIRST_PATCH.kernel, DETAIL_FIRST_PATCH.padding),
-  );
+  const loader = new FeatureLoader(cache, recipe.batchSize);
   const usable = (s: Sample) => !bad.has(s.source.kind === 'file' ? s.source.path : s.source.origin);
   const train = trainSamples.filter(usable);
   const valid = validSamples.filter(usable);
@@ -347,22 +342,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       };
       // The next batch is read (worker thread) while this step trains.
       const taps = contrast ? undefined : trainer.tapsGeometry(cache.featureShape);
-      const fetch = (step: number): Promise<LoadedBatch> => {
+      const fetch = (step: number) => {
         const { batch, variants } = stepBatch(step);
-        const p = contrast ? liveInputs(batch, variants, runner, contrast) : loader.load(batch, variants, taps);
-        p.catch(() => undefined); // a failure surfaces when this batch is awaited
-        return p;
+        const loaded = contrast ? liveInputs(batch, variants, runner, contrast) : loader.load(batch, variants, taps);
+        loaded.catch(() => undefined); // a failure surfaces when this batch is awaited
+        return { batch, loaded };
       };
       let next = startStep < nSteps ? fetch(startStep) : undefined;
       for (let step = startStep; step < nSteps; step++) {
-        const { batch } = stepBatch(step);
-        const loaded = await next!;
+        const { batch } = next!;
+        const loaded = await next!.loaded;
         next = step + 1 < nSteps ? fetch(step + 1) : undefined;
         const labels = Int32Array.from(batch.map((s) => s.label));
         const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
         const x = tf.tensor(loaded.data, loaded.shape);
         loaded.release();
-        await yieldToEventLoop(); // lets the next batch's request reach the worker before this step blocks
         const input = taps ? { taps: x, shape: [batch.length, ...cache.featureShape], ...DETAIL_FIRST_PATCH } : x;
         const r = trainer.step(input, soft ?? labels, deriveSeed(seed, pi, epoch, step));
         x.dispose();
@@ -386,7 +380,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
       }
       // A batch read ahead past a halt is dropped (and must not outlive the backbone session).
-      await next?.then(
+      await next?.loaded.then(
         (b) => b.release(),
         () => undefined,
       );
@@ -498,8 +492,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /** A training batch through the backbone on the spot (random contrast changes every image). */
 async function liveInputs(batch: Sample[], variants: Variant[], runner: BackboneRunner, aug: Augmenter): Promise<LoadedBatch> {
   const decoded = await decodeMany(
@@ -544,7 +536,6 @@ export async function evaluateFeatures(
     next?.catch(() => undefined); // surfaces when awaited
     const x = tf.tensor(loaded.data, loaded.shape);
     loaded.release();
-    await yieldToEventLoop();
     const { logits } = trainer.predict(x);
     x.dispose();
     preds.push(...argmaxRows(logits, classes.length));
