@@ -11,7 +11,7 @@ import path from 'node:path';
 import pkg from 'onnx-proto';
 import type { ConvOptions, DepthwiseOptions, Init, Ops } from '../model/ops.js';
 import { samePadding } from '../model/ops.js';
-import { transposeData, type WeightTensor, type Weights } from '../weights/weight-map.js';
+import { numel, transposeData, type WeightTensor, type Weights } from '../weights/weight-map.js';
 
 const { onnx } = pkg;
 export { onnx };
@@ -72,7 +72,7 @@ export class OnnxOps implements Ops<OnnxTensor> {
     const name = this.fresh(hint);
     const src = t.source;
     if (src && this.externalDir !== undefined && path.dirname(src.file) === this.externalDir) {
-      const length = t.shape.reduce((a, b) => a * b, 1) * 4;
+      const length = numel(t.shape) * 4;
       const externalData = { location: path.basename(src.file), offset: String(src.offset), length: String(length) };
       this.initializers.push({
         name,

@@ -54,10 +54,8 @@ export async function isCheckpointFile(file: string): Promise<boolean> {
   try {
     const head = new Uint8Array(8 + 4096);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    const { size } = await fh.stat();
-    if (size < 10 || bytesRead < 10) return false;
-    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
-    return n > 1 && n < size && head[8] === 0x7b && headerNamesConvcut(head.subarray(0, bytesRead));
+    const first = head.subarray(0, bytesRead);
+    return isSafetensors(first, (await fh.stat()).size) && headerNamesConvcut(first);
   } finally {
     await fh.close();
   }

@@ -23,10 +23,11 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-export function isSafetensors(bytes: Uint8Array): boolean {
+/** Whether `bytes` — a whole file, or the first bytes of a file of `fileLength` — look like safetensors. */
+export function isSafetensors(bytes: Uint8Array, fileLength = bytes.length): boolean {
   if (bytes.length < 10) return false;
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  return n > 1 && n < bytes.length && bytes[8] === 0x7b; // '{'
+  return n > 1 && n < fileLength && bytes[8] === 0x7b; // '{'
 }
 
 interface Entry {
