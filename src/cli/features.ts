@@ -1,19 +1,19 @@
 import type { Command } from 'commander';
+import { networkOptions } from './network-options.js';
 import { progressBar } from './progress.js';
 
 export function registerFeatures(program: Command): void {
-  program
-    .command('features')
-    .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
-    .argument('<images...>', 'image files (resized to the input size if they are not already)')
-    .requiredOption(
-      '--weights <file>',
-      'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
-    )
-    .requiredOption('-o, --output <file>', 'output .npy file')
-    .option('--backbone <size>', 'ConvNeXt size: test, tiny, small, base, large, xlarge', 'base')
-    .option('--cut <name>', "cut point as a Keras layer name (default: the paper's, stage_2_block_23_layernorm for base)")
-    .option('--input-size <n>', 'square input size', '224')
+  networkOptions(
+    program
+      .command('features')
+      .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
+      .argument('<images...>', 'image files (resized to the input size if they are not already)')
+      .requiredOption(
+        '--weights <file>',
+        'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
+      )
+      .requiredOption('-o, --output <file>', 'output .npy file'),
+  )
     .option('--batch-size <n>', 'images per ONNX Runtime call', '8')
     .option('--precision <p>', 'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)', 'fp32')
     .addHelpText(

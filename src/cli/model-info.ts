@@ -1,19 +1,16 @@
 import type { Command } from 'commander';
+import { networkOptions } from './network-options.js';
 import { describeConvCut } from '../engine/describe.js';
 import { cutName, makeConfig, type AttentionMode } from '../model/config.js';
 
 export function registerModelInfo(program: Command): void {
-  program
-    .command('model-info')
-    .description(
-      'parameter count, compute and output shape of the cut backbone and of the whole Conv-cut model (no weights needed)',
-    )
-    .option('--backbone <size>', 'ConvNeXt size: test, tiny, small, base, large, xlarge', 'base')
-    .option(
-      '--cut <name>',
-      "cut point as a Keras layer name, e.g. stage_2_block_23_layernorm (default: the paper's cut, moved for other sizes)",
-    )
-    .option('--input-size <n>', 'square input size in pixels', '224')
+  networkOptions(
+    program
+      .command('model-info')
+      .description(
+        'parameter count, compute and output shape of the cut backbone and of the whole Conv-cut model (no weights needed)',
+      ),
+  )
     .option('--attention <mode>', 'token (default, per image), batch (the reference), none', 'token')
     .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', '7')
     .option('--json', 'print JSON')

@@ -1,21 +1,21 @@
 import type { Command } from 'commander';
+import { networkOptions } from './network-options.js';
 
 export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description(
-      'train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js',
-    )
-    .argument(
-      '<data>',
-      'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
-    )
-    .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
-    .option('--recipe <name>', 'default (sound) or reference (the published recipe, test set as validation)', 'default')
-    .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors')
-    .option('--backbone <size>', 'ConvNeXt size: test, mini, tiny, small, base, large, xlarge', 'base')
-    .option('--cut <name>', "cut point (Keras layer name); default: the paper's cut")
-    .option('--input-size <n>', 'square input size', '224')
+  networkOptions(
+    program
+      .command('train')
+      .description(
+        'train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js',
+      )
+      .argument(
+        '<data>',
+        'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
+      )
+      .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
+      .option('--recipe <name>', 'default (sound) or reference (the published recipe, test set as validation)', 'default')
+      .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors'),
+  )
     .option('--attention <mode>', 'token (default recipe), batch (reference), none')
     .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
     .option('--detail-filters <n>', 'filters of the Detail Extraction Block', '256')
