@@ -1,39 +1,82 @@
 /**
  * Benchmark: fine-tuning the last backbone units of ConvNeXt-Base with the head on tfjs `wasm`
  * (batch 16): step time for 0, 1 and 2 trainable units (the cut block's depthwise conv + LayerNorm
- * counts as one), extrapolated to a 12,271-image RAF-DB epoch (767 steps). Inputs are random
- * tensors of the frozen prefix's output shape (14×14×512), as the feature cache would supply.
+ * counts as one), with 1 XNNPACK thread (tfjs' stock Node set-up) and with one per core
+ * (`engine/wasm-threads.ts`), extrapolated to a 12,271-image RAF-DB epoch (767 steps). Inputs are
+ * random tensors of the frozen prefix's output shape (14×14×512), as the feature cache would supply.
  *
- *   npx tsx bench/finetune-epoch.ts [--steps 5]
+ *   npx tsx bench/finetune-epoch.ts [--steps 5] [--rounds 2]
+ *
+ * The thread count is fixed when tfjs starts, so each (threads, units) cell runs in a child process
+ * of this script; the cells alternate in rounds so that machine noise hits all alike.
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { paramSpecs } from '../src/engine/describe.js';
-import { initTf, tf } from '../src/engine/tfjs-backend.js';
+import { initTf, tf, tfThreads } from '../src/engine/tfjs-backend.js';
+import { defaultWasmThreads } from '../src/engine/wasm-threads.js';
 import { makeConfig } from '../src/model/config.js';
 import { TfjsTrainer } from '../src/train/tfjs-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
 
-const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 5);
-await initTf('wasm');
-const cfg = makeConfig({ backbone: 'base' });
-const weights = initWeights(paramSpecs(cfg), 0);
-const x = tf.randomNormal([16, 14, 14, 512], 0, 1, 'float32', 1);
-const labels = Int32Array.from({ length: 16 }, (_, i) => i % 7);
-const rows: [number, number][] = [];
-for (const units of [0, 1, 2]) {
-  const tr = new TfjsTrainer(cfg, weights, { trainableBackboneUnits: units, seed: 1 });
+const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
+const steps = arg('--steps', 5);
+
+if (process.argv.includes('--child')) {
+  await initTf('wasm', { threads: arg('--threads', 1) });
+  const units = arg('--units', 0);
+  const cfg = makeConfig({ backbone: 'base' });
+  const x = tf.randomNormal([16, 14, 14, 512], 0, 1, 'float32', 1);
+  const labels = Int32Array.from({ length: 16 }, (_, i) => i % 7);
+  const tr = new TfjsTrainer(cfg, initWeights(paramSpecs(cfg), 0), { trainableBackboneUnits: units, seed: 1 });
   tr.step(x, labels);
   const t = performance.now();
   for (let i = 0; i < steps; i++) tr.step(x, labels);
-  rows.push([units, (performance.now() - t) / steps]);
-  tr.dispose();
+  console.log(JSON.stringify({ threads: tfThreads(), ms: (performance.now() - t) / steps }));
+  process.exit(0);
 }
+
+const rounds = arg('--rounds', 2);
+const threadCounts = [1, Math.max(2, defaultWasmThreads())];
+const ms = new Map<string, number[]>();
+for (let r = 0; r < rounds; r++)
+  for (const units of [0, 1, 2])
+    for (const threads of threadCounts) {
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(import.meta.url),
+          '--child',
+          '--threads',
+          `${threads}`,
+          '--units',
+          `${units}`,
+          '--steps',
+          `${steps}`,
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const res = JSON.parse(out.trim().split('\n').pop()!) as { threads: number; ms: number };
+      if (res.threads !== threads) throw new Error(`asked for ${threads} wasm threads, tfjs runs ${res.threads}`);
+      const key = `${units}/${threads}`;
+      ms.set(key, [...(ms.get(key) ?? []), res.ms]);
+    }
+const mean = (k: string) => ms.get(k)!.reduce((a, b) => a + b, 0) / ms.get(k)!.length;
+const [one, many] = threadCounts as [number, number];
 console.log(
-  `Date ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length}× ${os.cpus()[0]?.model}, tfjs ${tf.version.tfjs} wasm; batch 16, ${steps} steps each.\n`,
+  `Date ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length}× ${os.cpus()[0]?.model}, tfjs ${tf.version.tfjs} wasm; batch 16, ${steps} steps per cell, ${rounds} rounds.\n`,
 );
-console.log('| trainable backbone units | ms per step | RAF-DB epoch (767 steps) | vs head only |');
-console.log('|---|---|---|---|');
-for (const [u, ms] of rows)
+console.log(
+  `| trainable backbone units | ms per step, ${one} thread | ms per step, ${many} threads | speed-up with ${many} threads | RAF-DB epoch (767 steps), best |`,
+);
+console.log('|---|---|---|---|---|');
+for (const u of [0, 1, 2]) {
+  const a = mean(`${u}/${one}`);
+  const b = mean(`${u}/${many}`);
   console.log(
-    `| ${u === 0 ? '0 (head only)' : u === 1 ? '1 (block 23: dw conv + LN)' : '2 (+ block 22)'} | ${ms.toFixed(0)} | ${((ms * 767) / 60_000).toFixed(1)} min | ${(ms / rows[0]![1]).toFixed(1)}× |`,
+    `| ${u === 0 ? '0 (head only)' : u === 1 ? '1 (block 23: dw conv + LN)' : '2 (+ block 22)'} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(a / b).toFixed(2)}× | ${((Math.min(a, b) * 767) / 60_000).toFixed(1)} min |`,
   );
+}

@@ -30,7 +30,8 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output folder', './convcut-demo')
     .option('--seed <n>', 'random seed for data, split, training', '1')
     .option('--quick', 'a smaller, faster run (fewer images and epochs; lower accuracy)')
-    .action(async (o: { out: string; seed: string; quick?: boolean }) => {
+    .option('--threads <n>', 'tfjs wasm threads (default: every core, up to 4)')
+    .action(async (o: { out: string; seed: string; quick?: boolean; threads?: string }) => {
       const { rmSync } = await import('node:fs');
       const { writeSyntheticRafdb } = await import('../data/synthetic.js');
       const { train } = await import('../train/train.js');
@@ -64,6 +65,7 @@ export function registerDemo(program: Command): void {
         epochs: s.epochs,
         patience: s.patience,
         seed,
+        threads: o.threads === undefined ? undefined : Number(o.threads),
         onEvent: trainProgress((l) => console.log(`    ${l}`)),
       });
       console.log(`3/4 evaluating the best checkpoint (chosen on validation) on the held-out test faces`);

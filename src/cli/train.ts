@@ -33,6 +33,10 @@ export function registerTrain(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
     .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', '0')
     .option('--resume', 'continue an interrupted run in --out with the same options')
+    .option(
+      '--threads <n>',
+      'tfjs wasm threads (default: 1 for head-only training, where threads cost more than they give; every core, up to 4, with --finetune)',
+    )
     .option('--no-test', 'do not evaluate the best checkpoint on the test split at the end')
     .addHelpText(
       'after',
@@ -74,6 +78,7 @@ Examples:
         cacheDir: o.cacheDir as string | undefined,
         seed: num('seed'),
         resume: Boolean(o.resume),
+        threads: num('threads'),
         saveEvery: 200,
         onEvent: trainProgress(),
       });

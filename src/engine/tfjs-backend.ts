@@ -1,23 +1,45 @@
 /**
- * TensorFlow.js set-up for Node: the `wasm` backend (SIMD; one thread in Node) by default, `cpu` as
- * a fallback. `@tensorflow/tfjs` (not tfjs-core alone) is imported because it registers the
- * gradients training needs.
+ * TensorFlow.js set-up for Node: the `wasm` backend (SIMD, and one XNNPACK thread per core through
+ * `wasm-threads.ts`) by default, `cpu` as a fallback. `@tensorflow/tfjs` (not tfjs-core alone) is
+ * imported because it registers the gradients training needs.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { defaultWasmThreads, prepareThreadedWasm } from './wasm-threads.js';
 
 export type TfBackend = 'wasm' | 'cpu' | 'webgpu';
 
+export interface TfOptions {
+  /** XNNPACK threads for `wasm` (default: the cores this process may use, at most 4; 1 = tfjs' stock single-thread binary). */
+  threads?: number;
+}
+
 let ready: Promise<TfBackend> | undefined;
 
-export function initTf(backend: TfBackend = 'wasm'): Promise<TfBackend> {
+export function initTf(backend: TfBackend = 'wasm', opts: TfOptions = {}): Promise<TfBackend> {
   ready ??= (async () => {
     if (backend === 'wasm') {
       const require = createRequire(import.meta.url);
       const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
       setWasmPaths(dir + path.sep);
+      const threads = opts.threads ?? defaultWasmThreads();
+      if (threads > 1) {
+        const restore = await prepareThreadedWasm(tf, setThreadsCount, threads);
+        try {
+          if (await tf.setBackend('wasm')) {
+            await tf.ready();
+            unrefPthreads();
+            return 'wasm';
+          }
+        } finally {
+          restore();
+        }
+        // The threaded binary failed to start: fall back to the single-thread one below.
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+        setThreadsCount(1);
+      }
     }
     if (await tf.setBackend(backend)) {
       await tf.ready();
@@ -34,6 +56,21 @@ export function initTf(backend: TfBackend = 'wasm'): Promise<TfBackend> {
     throw new Error(`TensorFlow.js backend "${backend}" failed to start`);
   })();
   return ready;
+}
+
+/**
+ * Emscripten ref()s a worker while its pthread runs, and XNNPACK's pool threads run for the life of
+ * the module, so they would keep Node alive after the program's work is done. They only ever do
+ * work the main thread is waiting for, so they need not hold the process open.
+ */
+function unrefPthreads(): void {
+  const pthread = (tf.backend() as unknown as { wasm?: { PThread?: { runningWorkers: { unref(): void }[] } } }).wasm?.PThread;
+  for (const w of pthread?.runningWorkers ?? []) w.unref();
+}
+
+/** XNNPACK threads of the running wasm backend (1 for other backends). */
+export function tfThreads(): number {
+  return tf.getBackend() === 'wasm' ? getThreadsCount() : 1;
 }
 
 export { tf };

@@ -17,6 +17,7 @@ import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
 import { initTf, tf, type TfBackend } from '../engine/tfjs-backend.js';
+import { defaultWasmThreads } from '../engine/wasm-threads.js';
 import { computeMetrics, argmaxRows, type Metrics } from '../eval/metrics.js';
 import { BackboneRunner } from '../infer/features.js';
 import { makeConfig, type AttentionMode, type ConvCutConfig } from '../model/config.js';
@@ -65,6 +66,8 @@ export interface TrainOptions {
   /** Save resumable state every this many steps (and at every epoch end). */
   saveEvery?: number;
   backend?: TfBackend;
+  /** tfjs wasm threads (default: 1 when only the head trains, every core when backbone blocks train too). */
+  threads?: number;
   onEvent?: (e: TrainEvent) => void;
   /** Testing aid: stop abruptly after this many steps in this process, as if killed. */
   haltAfterSteps?: number;
@@ -144,7 +147,6 @@ function settingsOf(o: TrainOptions, recipe: Recipe) {
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const emit = o.onEvent ?? (() => {});
-  await initTf(o.backend ?? 'wasm');
   const recipe = recipeFor(o);
   const settings = settingsOf(o, recipe);
   const settingsHash = sha256(JSON.stringify(settings));
@@ -204,6 +206,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const units = convcutBackbone(baseConfig);
   const nTrainable = settings.finetune === 'all' ? units.length - 1 : settings.finetune;
   if (nTrainable < 0 || nTrainable > units.length - 1) throw new Error(`--finetune must be 0..${units.length - 1} or all`);
+  await initTf(o.backend ?? 'wasm', { threads: o.threads ?? (nTrainable > 0 ? defaultWasmThreads() : 1) });
   const prefix = units.slice(0, units.length - nTrainable);
   const backboneSpecs = describeBackbone(baseConfig).specs;
   let backboneWeights: Weights;
