@@ -10,7 +10,6 @@
  * The thread count is fixed when tfjs starts, so each (threads, units) cell runs in a child process
  * of this script; the cells alternate in rounds so that machine noise hits all alike.
  */
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { paramSpecs } from '../src/engine/describe.js';
@@ -19,6 +18,7 @@ import { defaultWasmThreads } from '../src/engine/wasm-threads.js';
 import { makeConfig } from '../src/model/config.js';
 import { TfjsTrainer } from '../src/train/tfjs-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { runChild } from './lib/child.js';
 
 const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
 const steps = arg('--steps', 5);
@@ -43,23 +43,14 @@ const ms = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++)
   for (const units of [0, 1, 2])
     for (const threads of threadCounts) {
-      const out = execFileSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          fileURLToPath(import.meta.url),
-          '--child',
-          '--threads',
-          `${threads}`,
-          '--units',
-          `${units}`,
-          '--steps',
-          `${steps}`,
-        ],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      const res = JSON.parse(out.trim().split('\n').pop()!) as { threads: number; ms: number };
+      const res = runChild<{ threads: number; ms: number }>(fileURLToPath(import.meta.url), [
+        '--threads',
+        `${threads}`,
+        '--units',
+        `${units}`,
+        '--steps',
+        `${steps}`,
+      ]);
       if (res.threads !== threads) throw new Error(`asked for ${threads} wasm threads, tfjs runs ${res.threads}`);
       const key = `${units}/${threads}`;
       ms.set(key, [...(ms.get(key) ?? []), res.ms]);
