@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Sample } from '../src/data/dataset.js';
 import { paramSpecs } from '../src/engine/describe.js';
-import { tf } from '../src/engine/tfjs-backend.js';
+import { initTf, tf } from '../src/engine/tfjs-backend.js';
 import { makeConfig } from '../src/model/config.js';
 import { FeatureCache, type Variant } from '../src/train/feature-cache.js';
 import { FeatureLoader } from '../src/train/feature-loader.js';
@@ -26,8 +26,6 @@ import { encodeHalf } from '../src/util/f16.js';
 import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { createRequire } from 'node:module';
 
 const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
 const steps = arg('--steps', 100);
@@ -60,8 +58,6 @@ const batchAt = (i: number) => Array.from({ length: 16 }, (_, j) => samples[(i *
 const orig = (batch: Sample[]) => batch.map((): Variant => 'orig');
 type Row = { path: string; backend: string; ms: number; readMs: number };
 const rows: Row[] = [];
-const wasmDir = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-setWasmPaths(wasmDir + path.sep);
 
 /** What `convcut train` does: the worker reads batch i+1 (as Detail Extraction taps) while batch i trains. */
 async function workerPath(backend: string, n: number): Promise<Row> {
@@ -112,8 +108,8 @@ async function inlinePath(backend: string, n: number): Promise<Row> {
   return { path: 'inline read, NHWC (before)', backend, ms: total / n, readMs: read / n };
 }
 
-await tf.setBackend('wasm');
-await tf.ready();
+// One wasm thread, as `convcut train` uses for head-only training (bench/finetune-epoch.ts: threads cost more here).
+await initTf('wasm', { threads: 1 });
 // Alternate the two wasm paths in rounds so that machine noise hits both alike.
 const rounds = 3;
 const acc = { worker: [] as Row[], inline: [] as Row[] };
