@@ -70,6 +70,8 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     await page.goto(url);
     await page.waitForSelector('body[data-ready=true]');
     expect(await page.textContent('#model-info')).toMatch(/7 expressions/);
+    // The server's COOP/COEP headers isolate the page, so onnxruntime-web below runs on threads.
+    expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
 
     // an image at the model's input size, so both paths see identical pixels
     const img = path.join(ARTIFACTS, 'upload.png');

@@ -5,5 +5,13 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: 'web',
   base: '/',
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2000 },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 2000,
+    // The polyfill runs DOM code at the top of the entry chunk, which onnxruntime-web's thread
+    // workers also load (see src/main.ts); every browser with WebAssembly threads has modulepreload.
+    modulePreload: { polyfill: false },
+  },
 });

@@ -81,6 +81,12 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     app.log.error(err);
     return sendError(reply, 500, 'internal', 'internal error');
   });
+  // Cross-origin isolation, so the page may use SharedArrayBuffer and so run onnxruntime-web on
+  // several threads. Everything the page loads comes from this server, so nothing is blocked.
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+    reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
+  });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   const modelInfo = {

@@ -1,0 +1,216 @@
+/**
+ * The convcut page: an image (file, drop or webcam) → expressions, computed in the browser with
+ * onnxruntime-web on the model the server exports (/v1/model.onnx), or by the server's
+ * /v1/predict (which can also find faces). Every asset comes from the convcut server.
+ */
+import { ort } from './main.js';
+
+interface ModelInfo {
+  id: string;
+  classes: string[];
+  inputSize: number;
+  attention: string;
+}
+interface Face {
+  box: { x: number; y: number; width: number; height: number };
+  label: string;
+  score: number;
+  top: { label: string; score: number }[];
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const canvas = $<HTMLCanvasElement>('canvas');
+const ctx = canvas.getContext('2d')!;
+const status = $('status');
+const results = $('results');
+let info: ModelInfo;
+let session: Promise<ort.InferenceSession> | undefined;
+let current: ImageBitmap | HTMLVideoElement | undefined;
+
+// The wasm binary is bundled by Vite next to the page. Threads need SharedArrayBuffer, which the
+// browser gives only to a cross-origin-isolated page (the convcut server sends COOP/COEP headers);
+// `?threads=N` sets the count by hand (bench/browser-threads.ts compares 1 with the default).
+const threadsParam = Number(new URLSearchParams(location.search).get('threads'));
+ort.env.wasm.numThreads =
+  threadsParam > 0 ? threadsParam : self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+
+function engine(): 'browser' | 'server' {
+  return (document.querySelector('input[name=engine]:checked') as HTMLInputElement).value as 'browser' | 'server';
+}
+
+function getSession(): Promise<ort.InferenceSession> {
+  session ??= (async () => {
+    const bytes = new Uint8Array(await (await fetch('/v1/model.onnx')).arrayBuffer());
+    const providers = 'gpu' in navigator ? ['webgpu', 'wasm'] : ['wasm'];
+    try {
+      return await ort.InferenceSession.create(bytes, { executionProviders: providers });
+    } catch {
+      return ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    }
+  })();
+  return session;
+}
+
+function softmax(x: Float32Array): number[] {
+  const m = Math.max(...x);
+  const e = Array.from(x, (v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/** The whole image, resized to the model input (bilinear), as NHWC float32 RGB 0..255. */
+function toInput(src: CanvasImageSource, w: number, h: number): Float32Array {
+  const n = info.inputSize;
+  const c = new OffscreenCanvas(n, n);
+  const g = c.getContext('2d')!;
+  g.imageSmoothingEnabled = true;
+  g.imageSmoothingQuality = 'medium';
+  g.drawImage(src, 0, 0, w, h, 0, 0, n, n);
+  const px = g.getImageData(0, 0, n, n).data;
+  const out = new Float32Array(n * n * 3);
+  for (let i = 0; i < n * n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = px[i * 4 + k]!;
+  return out;
+}
+
+async function predictInBrowser(src: CanvasImageSource, w: number, h: number): Promise<Face[]> {
+  const s = await getSession();
+  const x = new ort.Tensor('float32', toInput(src, w, h), [1, info.inputSize, info.inputSize, 3]);
+  const out = await s.run({ [s.inputNames[0]!]: x });
+  const p = softmax(out.logits!.data as Float32Array);
+  const top = p.map((score, i) => ({ label: info.classes[i]!, score })).sort((a, b) => b.score - a.score);
+  return [{ box: { x: 0, y: 0, width: w, height: h }, label: top[0]!.label, score: top[0]!.score, top }];
+}
+
+async function predictOnServer(blob: Blob): Promise<Face[]> {
+  const faces = $<HTMLInputElement>('faces').checked;
+  const form = new FormData();
+  form.append('image', blob, 'image');
+  const r = await fetch(`/v1/predict?top_k=${info.classes.length}&faces=${faces}`, { method: 'POST', body: form });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error?.message ?? `HTTP ${r.status}`);
+  return body.faces as Face[];
+}
+
+function draw(src: CanvasImageSource, w: number, h: number, faces: Face[]): void {
+  const scale = Math.min(640 / w, 480 / h, Math.max(1, 320 / Math.max(w, h))); // small crops drawn larger
+  canvas.width = Math.round(w * scale);
+  canvas.height = Math.round(h * scale);
+  ctx.drawImage(src, 0, 0, canvas.width, canvas.height);
+  ctx.lineWidth = 3;
+  ctx.font = '16px system-ui, sans-serif';
+  faces.forEach((f, i) => {
+    const [x, y, bw, bh] = [f.box.x * scale, f.box.y * scale, f.box.width * scale, f.box.height * scale];
+    ctx.strokeStyle = '#2f6fdf';
+    if (faces.length > 1 || f.box.width < w) ctx.strokeRect(x, y, bw, bh);
+    const text = `${faces.length > 1 ? `#${i + 1} ` : ''}${f.label} ${(100 * f.score).toFixed(0)}%`;
+    const tw = ctx.measureText(text).width;
+    ctx.fillStyle = 'rgba(47,111,223,0.9)';
+    ctx.fillRect(x, Math.max(0, y - 22), tw + 10, 22);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 5, Math.max(16, y - 6));
+  });
+  results.innerHTML = '';
+  faces.forEach((f, i) => {
+    const div = document.createElement('div');
+    div.className = 'face';
+    div.dataset.label = f.label;
+    div.innerHTML = `<h3>${faces.length > 1 ? `Face ${i + 1}: ` : ''}<span class="label">${f.label}</span></h3>`;
+    for (const t of f.top) {
+      const row = document.createElement('div');
+      row.className = 'bar';
+      row.innerHTML = `<span>${t.label}</span><span class="track"><span class="fill" style="display:block;width:${(100 * t.score).toFixed(1)}%"></span></span><span>${(100 * t.score).toFixed(1)}%</span>`;
+      div.append(row);
+    }
+    results.append(div);
+  });
+}
+
+async function analyse(src: ImageBitmap | HTMLVideoElement, blob?: Blob): Promise<void> {
+  const w = src instanceof HTMLVideoElement ? src.videoWidth : src.width;
+  const h = src instanceof HTMLVideoElement ? src.videoHeight : src.height;
+  const t0 = performance.now();
+  document.body.dataset.state = 'working';
+  try {
+    let faces: Face[];
+    if (engine() === 'server') {
+      let b = blob;
+      if (!b) {
+        const c = new OffscreenCanvas(w, h);
+        c.getContext('2d')!.drawImage(src, 0, 0);
+        b = await c.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
+      }
+      faces = await predictOnServer(b);
+    } else faces = await predictInBrowser(src, w, h);
+    draw(src, w, h, faces);
+    status.textContent = faces.length ? `${engine()}: ${(performance.now() - t0).toFixed(0)} ms` : 'no face found';
+    document.body.dataset.state = 'done';
+  } catch (e) {
+    status.textContent = `error: ${(e as Error).message}`;
+    document.body.dataset.state = 'error';
+  }
+}
+
+async function openFile(file: File): Promise<void> {
+  stopWebcam();
+  document.body.dataset.state = 'working';
+  status.textContent = 'working…';
+  current = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  await analyse(current, file);
+}
+
+let stream: MediaStream | undefined;
+let timer: number | undefined;
+function stopWebcam(): void {
+  stream?.getTracks().forEach((t) => t.stop());
+  stream = undefined;
+  if (timer) clearInterval(timer);
+  $('webcam').textContent = 'Start webcam';
+}
+
+$('webcam').addEventListener('click', async () => {
+  if (stream) return stopWebcam();
+  const video = $<HTMLVideoElement>('video');
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+  } catch (e) {
+    status.textContent = `webcam unavailable: ${(e as Error).message}`;
+    return;
+  }
+  video.srcObject = stream;
+  await video.play();
+  current = video;
+  $('webcam').textContent = 'Stop webcam';
+  let busy = false;
+  timer = window.setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    await analyse(video);
+    busy = false;
+  }, 300);
+});
+
+$<HTMLInputElement>('file').addEventListener('change', (e) => {
+  const f = (e.target as HTMLInputElement).files?.[0];
+  if (f) void openFile(f);
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const f = e.dataTransfer?.files[0];
+  if (f) void openFile(f);
+});
+for (const r of document.querySelectorAll('input[name=engine]'))
+  r.addEventListener('change', () => current instanceof ImageBitmap && void analyse(current));
+
+(async () => {
+  info = await (await fetch('/v1/model')).json();
+  $('model-info').textContent =
+    `${info.classes.length} expressions (${info.classes.join(', ')}), ${info.inputSize}×${info.inputSize} input, ${info.attention} attention`;
+  document.body.dataset.ready = 'true';
+})();
