@@ -25,8 +25,16 @@ export function initTf(backend: TfBackend = 'wasm', opts: TfOptions = {}): Promi
       const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
       setWasmPaths(dir + path.sep);
       const threads = opts.threads ?? defaultWasmThreads();
+      let restore: (() => void) | undefined;
       if (threads > 1) {
-        const restore = await prepareThreadedWasm(tf, setThreadsCount, threads);
+        try {
+          restore = await prepareThreadedWasm(tf, setThreadsCount, threads);
+        } catch (e) {
+          // E.g. a read-only temp folder: the worker script cannot be written. One thread still works.
+          console.error(`convcut: tfjs' multi-threaded wasm cannot start (${(e as Error).message}); using one thread`);
+        }
+      }
+      if (restore) {
         try {
           if (await tf.setBackend('wasm')) {
             await tf.ready();

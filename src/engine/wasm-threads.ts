@@ -20,7 +20,7 @@
  * output keeps its summation order.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +39,7 @@ async function workerScriptFile(): Promise<string> {
     `URL.createObjectURL = () => ${JSON.stringify(require.resolve(GLUE))};\n` + wasmWorkerContents.replace(/\n/g, '\\n');
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
   const file = path.join(os.tmpdir(), `convcut-tfjs-wasm-pthread-${hash}.cjs`);
-  if (!existsSync(file)) await writeFileAtomic(file, body);
+  if (!statSync(file, { throwIfNoEntry: false })?.isFile()) await writeFileAtomic(file, body);
   return file;
 }
 
@@ -68,7 +68,12 @@ export async function prepareThreadedWasm(
   };
 }
 
-/** The thread count convcut uses by default: every core this process may use (tfjs caps at 4 anyway). */
+/**
+ * The thread count convcut uses where no option sets one: `CONVCUT_WASM_THREADS` if set, else every
+ * core this process may use, up to 4 (beyond that XNNPACK's gains on these layer sizes are small).
+ */
 export function defaultWasmThreads(): number {
+  const env = Number(process.env.CONVCUT_WASM_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
   return Math.max(1, Math.min(os.availableParallelism(), 4));
 }
