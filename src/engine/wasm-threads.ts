@@ -69,11 +69,13 @@ export async function prepareThreadedWasm(
 }
 
 /**
- * The thread count convcut uses where no option sets one: `CONVCUT_WASM_THREADS` if set, else every
- * core this process may use, up to 4 (beyond that XNNPACK's gains on these layer sizes are small).
+ * The thread count convcut uses where no option sets one: `CONVCUT_WASM_THREADS` if set, else 1 for
+ * work made of small kernels (head-only training: the pool's hand-offs cost more than a second core
+ * gives, see BENCHMARKS.md), else every core this process may use, up to 4.
  */
-export function defaultWasmThreads(): number {
+export function defaultWasmThreads(work: { smallKernels?: boolean } = {}): number {
   const env = Number(process.env.CONVCUT_WASM_THREADS);
   if (Number.isInteger(env) && env >= 1) return env;
+  if (work.smallKernels) return 1;
   return Math.max(1, Math.min(os.availableParallelism(), 4));
 }

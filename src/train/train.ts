@@ -206,7 +206,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const units = convcutBackbone(baseConfig);
   const nTrainable = settings.finetune === 'all' ? units.length - 1 : settings.finetune;
   if (nTrainable < 0 || nTrainable > units.length - 1) throw new Error(`--finetune must be 0..${units.length - 1} or all`);
-  await initTf(o.backend ?? 'wasm', { threads: o.threads ?? (nTrainable > 0 ? defaultWasmThreads() : 1) });
+  await initTf(o.backend ?? 'wasm', { threads: o.threads ?? defaultWasmThreads({ smallKernels: nTrainable === 0 }) });
   const prefix = units.slice(0, units.length - nTrainable);
   const backboneSpecs = describeBackbone(baseConfig).specs;
   let backboneWeights: Weights;
