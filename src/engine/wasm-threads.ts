@@ -19,40 +19,43 @@
  * threads. Results are the same numbers as one thread: XNNPACK splits GEMMs by output tiles, so each
  * output keeps its summation order.
  */
-import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
 
 const require = createRequire(import.meta.url);
 const WORKER_MODULE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
 const GLUE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
 
-/** The worker script as a file (written once per tfjs version: its name carries the content hash). */
-async function workerScriptFile(): Promise<string> {
+/**
+ * The worker script as a file in a fresh private folder (mkdtemp: a random name, mode 0700), never a
+ * fixed name in the shared temp folder, which another user could have planted.
+ */
+async function workerScriptFile(): Promise<{ file: string; dir: string }> {
   const { wasmWorkerContents } = require(WORKER_MODULE) as { wasmWorkerContents: string };
   // tfjs escapes newlines before making its Blob, because the script holds "\n" inside strings that
   // the template literal it ships in has turned into real line breaks.
   const body =
     `URL.createObjectURL = () => ${JSON.stringify(require.resolve(GLUE))};\n` + wasmWorkerContents.replace(/\n/g, '\\n');
-  const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
-  const file = path.join(os.tmpdir(), `convcut-tfjs-wasm-pthread-${hash}.cjs`);
-  if (!statSync(file, { throwIfNoEntry: false })?.isFile()) await writeFileAtomic(file, body);
-  return file;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'convcut-tfjs-wasm-'));
+  const file = path.join(dir, 'pthread-worker.cjs');
+  await writeFile(file, body);
+  return { file, dir };
 }
 
 /**
  * Prepares tfjs for a `threads`-thread wasm backend. Call before `tf.setBackend('wasm')` and call the
- * returned function once it has settled (it undoes the temporary `URL`/`os` answers).
+ * returned function once it has settled (it undoes the temporary `URL`/`os` answers and removes the
+ * worker script).
  */
 export async function prepareThreadedWasm(
   tf: { env(): { set(flag: string, value: boolean): void } },
   setThreadsCount: (n: number) => void,
   threads: number,
 ): Promise<() => void> {
-  const workerFile = await workerScriptFile();
+  const { file: workerFile, dir } = await workerScriptFile();
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(threads);
   const createObjectURL = URL.createObjectURL;
@@ -65,6 +68,8 @@ export async function prepareThreadedWasm(
   return () => {
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
+    // Every pool worker has loaded the script by the time the backend is up.
+    rmSync(dir, { recursive: true, force: true });
   };
 }
 
