@@ -3,7 +3,7 @@
  * train → checkpoint → eval → predict, resume, the feature cache, the reference recipe and protocol.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticRafdb } from '../src/data/synthetic.js';
@@ -35,6 +35,9 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     expect(ck.meta.config.head.attention).toBe('token');
     const split = JSON.parse(readFileSync(path.join(root, 'e2e', 'split.json'), 'utf8'));
     expect(split).toMatchObject({ seed: 3, source: 'carved', fraction: 0.1 });
+    // The whole network trains here (the first training in this file), so tfjs runs one wasm thread per core, up to 4.
+    const run = JSON.parse(readFileSync(path.join(root, 'e2e', 'run.json'), 'utf8'));
+    expect(run.engine).toEqual({ tfjs: 'wasm', wasmThreads: Math.max(1, Math.min(availableParallelism(), 4)) });
     expect(
       readFileSync(path.join(root, 'e2e', 'log.jsonl'), 'utf8')
         .trim()

@@ -16,7 +16,7 @@ import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
-import { initTf, tf, type TfBackend } from '../engine/tfjs-backend.js';
+import { initTf, tf, tfThreads, type TfBackend } from '../engine/tfjs-backend.js';
 import { defaultWasmThreads } from '../engine/wasm-threads.js';
 import { computeMetrics, argmaxRows, type Metrics } from '../eval/metrics.js';
 import { BackboneRunner } from '../infer/features.js';
@@ -476,6 +476,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       {
         settings,
         split: { source: split.source, seed: split.seed, fraction: split.fraction, valid: split.validIds.length },
+        // How it ran (the results do not depend on the thread count: test/wasm-threads.test.ts).
+        engine: { tfjs: tf.getBackend(), wasmThreads: tfThreads() },
         history,
         problems,
       },
