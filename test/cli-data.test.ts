@@ -47,3 +47,28 @@ describe('convcut data', () => {
     expect(missing.stderr.trim()).toBe(`convcut: ${path.join(d, 'nope')}: no such file or folder`);
   });
 });
+
+describe('numeric options', () => {
+  it('a bad number stops the command before it starts, naming the option and what it expects', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['predict', '-m', 'm.onnx', 'a.jpg', '--batch-size', 'abc'],
+        /'--batch-size <n>' argument 'abc' is invalid\. expected a whole number ≥ 1/,
+      ],
+      [['eval', 'm.onnx', 'data', '--batch-size', '0'], /'--batch-size <n>' argument '0' is invalid/],
+      [
+        ['train', 'data', '-o', 'out', '--finetune', 'two'],
+        /'--finetune <n>' argument 'two' is invalid\. expected a whole number ≥ 0 or "all"/,
+      ],
+      [['train', 'data', '-o', 'out', '--epochs', '100,x'], /'--epochs <n>' argument '100,x' is invalid/],
+      [['train', 'data', '-o', 'out', '--valid-fraction', '1'], /'--valid-fraction <x>' argument '1' is invalid/],
+      [['train', 'data', '-o', 'out', '--lr', '-1e-3'], /'--lr <x>' argument '-1e-3' is invalid\. expected a number > 0/],
+      [['serve', '-m', 'm.onnx', '--port', '80.5'], /'--port <n>' argument '80\.5' is invalid/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await convcut(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { progressBar } from './progress.js';
+import { wholeNumber } from './arg-parsers.js';
 
 export function registerData(program: Command): void {
   const data = program.command('data').description('data sets: inspect formats, counts and problems; generate synthetic faces');
@@ -74,9 +75,9 @@ export function registerData(program: Command): void {
     .description('generate synthetic expression faces in the RAF-DB basic layout or as FERPlus CSVs')
     .argument('<dir>', 'output folder')
     .option('--format <f>', 'rafdb or ferplus', 'rafdb')
-    .option('--seed <n>', 'random seed', '1')
-    .option('--train-per-class <n>', 'training images per class', '40')
-    .option('--test-per-class <n>', 'test images per class (held-out identities)', '15')
+    .option('--seed <n>', 'random seed', wholeNumber(0), 1)
+    .option('--train-per-class <n>', 'training images per class', wholeNumber(1), 40)
+    .option('--test-per-class <n>', 'test images per class (held-out identities)', wholeNumber(1), 15)
     .addHelpText('after', '\nExample:\n  convcut data synth ./synthetic-raf --train-per-class 100\n')
     .action(async (dir: string, o: { format: string; seed: string; trainPerClass: string; testPerClass: string }) => {
       const { writeSyntheticRafdb, writeSyntheticFerplus } = await import('../data/synthetic.js');

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { progressBar } from './progress.js';
+import { wholeNumber } from './arg-parsers.js';
 
 /**
  * The offline demo. No pretrained weights can exist on a fresh machine, so the demo trains a small
@@ -28,9 +29,9 @@ export function registerDemo(program: Command): void {
       'the whole pipeline offline in a few minutes: synthetic faces → train → evaluate (report with pictures) → predict',
     )
     .option('--out <dir>', 'output folder', './convcut-demo')
-    .option('--seed <n>', 'random seed for data, split, training', '1')
+    .option('--seed <n>', 'random seed for data, split, training', wholeNumber(0), 1)
     .option('--quick', 'a smaller, faster run (fewer images and epochs; lower accuracy)')
-    .option('--threads <n>', 'tfjs wasm threads (default: every core, up to 4)')
+    .option('--threads <n>', 'tfjs wasm threads (default: every core, up to 4)', wholeNumber(1))
     .action(async (o: { out: string; seed: string; quick?: boolean; threads?: string }) => {
       const { rmSync } = await import('node:fs');
       const { writeSyntheticRafdb } = await import('../data/synthetic.js');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
+import { wholeNumber } from './arg-parsers.js';
 
 export async function evaluateAndReport(
   o: EvalOptions & {
@@ -63,10 +64,15 @@ export function registerEval(program: Command): void {
     .argument('<data>', 'data set (any format `convcut data inspect` reads)')
     .option('--split <split>', 'test, valid, train or all', 'test')
     .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')
-    .option('--batch-size <n>', 'images per ONNX Runtime call: a speed knob only, results do not depend on it', '16')
+    .option(
+      '--batch-size <n>',
+      'images per ONNX Runtime call: a speed knob only, results do not depend on it',
+      wholeNumber(1),
+      16,
+    )
     .option('--protocol <p>', 'sound, or reference: also run the published class-ordered evaluation and report both', 'sound')
     .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
-    .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', '800')
+    .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
     .option('--json', 'print the metrics as JSON on stdout')
     .addHelpText(
       'after',

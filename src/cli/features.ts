@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
 import { progressBar } from './progress.js';
+import { wholeNumber } from './arg-parsers.js';
 
 export function registerFeatures(program: Command): void {
   networkOptions(
@@ -14,7 +15,7 @@ export function registerFeatures(program: Command): void {
       )
       .requiredOption('-o, --output <file>', 'output .npy file'),
   )
-    .option('--batch-size <n>', 'images per ONNX Runtime call', '8')
+    .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
     .option('--precision <p>', 'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)', 'fp32')
     .addHelpText(
       'after',

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
 import { describeConvCut } from '../engine/describe.js';
 import { cutName, makeConfig, type AttentionMode } from '../model/config.js';
+import { wholeNumber } from './arg-parsers.js';
 
 export function registerModelInfo(program: Command): void {
   networkOptions(
@@ -12,7 +13,7 @@ export function registerModelInfo(program: Command): void {
       ),
   )
     .option('--attention <mode>', 'token (default, per image), batch (the reference), none', 'token')
-    .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', '7')
+    .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', wholeNumber(2), 7)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n')
     .action(

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { FaceBox } from '../infer/faces.js';
+import { fraction, wholeNumber } from './arg-parsers.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -7,15 +8,15 @@ export function registerPredict(program: Command): void {
     .description('predict the expression of face images: top-k classes with probabilities')
     .argument('<inputs...>', 'image files, folders (searched recursively) or patterns like faces/*.jpg')
     .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
-    .option('-k, --top-k <n>', 'classes to show per image', '3')
+    .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
     .option('--format <f>', 'table, json or csv', 'table')
-    .option('--batch-size <n>', 'images per ONNX Runtime call', '8')
+    .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
     .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', 'fp32')
     .option(
       '--faces',
       'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
     )
-    .option('--min-confidence <x>', 'face detection threshold (with --faces)', '0.5')
+    .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5)
     .addHelpText(
       'after',
       '\nImages are expected to be face crops (like RAF-DB aligned faces); they are resized to the model input.\n' +

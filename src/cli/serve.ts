@@ -1,16 +1,17 @@
 import type { Command } from 'commander';
+import { wholeNumber } from './arg-parsers.js';
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('HTTP service and web page: POST /v1/predict, GET /v1/model, GET /healthz, and the browser page at /')
     .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
-    .option('--port <n>', 'port', '8080')
+    .option('--port <n>', 'port', wholeNumber(0), 8080)
     .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
-    .option('--body-limit <bytes>', 'largest request body', String(10 * 1024 * 1024))
-    .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', '40000000')
-    .option('--timeout <ms>', 'per-request time limit', '30000')
-    .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', '64')
+    .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), 10 * 1024 * 1024)
+    .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', wholeNumber(1), 40_000_000)
+    .option('--timeout <ms>', 'per-request time limit', wholeNumber(1), 30_000)
+    .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', wholeNumber(1), 64)
     .option('--log', 'log every request (JSON lines)')
     .addHelpText(
       'after',

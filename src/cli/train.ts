@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
+import { finetuneArg, openFraction, positiveNumber, wholeNumber, wholeNumberList } from './arg-parsers.js';
 
 export function registerTrain(program: Command): void {
   networkOptions(
@@ -18,24 +19,26 @@ export function registerTrain(program: Command): void {
   )
     .option('--attention <mode>', 'token (default recipe), batch (reference), none')
     .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
-    .option('--detail-filters <n>', 'filters of the Detail Extraction Block', '256')
-    .option('--finetune <n>', "train the last n backbone blocks too ('all' = the whole backbone)", '0')
+    .option('--detail-filters <n>', 'filters of the Detail Extraction Block', wholeNumber(1), 256)
+    .option('--finetune <n>', "train the last n backbone blocks too ('all' = the whole backbone)", finetuneArg, 0)
     .option(
       '--epochs <n>',
       'maximum epochs (default recipe: 40); for the reference recipe the end epoch of each phase, e.g. 100,60',
+      wholeNumberList,
     )
-    .option('--batch-size <n>', 'training batch size', '16')
-    .option('--lr <x>', 'initial learning rate (default 1e-3)')
-    .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)')
-    .option('--valid-fraction <x>', 'share of the training data carved out for validation (stratified)', '0.1')
+    .option('--batch-size <n>', 'training batch size', wholeNumber(1), 16)
+    .option('--lr <x>', 'initial learning rate (default 1e-3)', positiveNumber)
+    .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)', wholeNumber(1))
+    .option('--valid-fraction <x>', 'share of the training data carved out for validation (stratified)', openFraction, 0.1)
     .option('--contrast', 'random contrast augmentation (runs the backbone every step: slow)')
     .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
     .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
-    .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', '0')
+    .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', wholeNumber(0), 0)
     .option('--resume', 'continue an interrupted run in --out with the same options')
     .option(
       '--threads <n>',
       'tfjs wasm threads (default: 1 for head-only training, where threads cost more than they give; every core, up to 4, with --finetune)',
+      wholeNumber(1),
     )
     .option('--no-test', 'do not evaluate the best checkpoint on the test split at the end')
     .addHelpText(
@@ -52,7 +55,7 @@ Examples:
   convcut train runs/raf ... --resume      # after an interruption
 `,
     )
-    .action(async (data: string, o: Record<string, string | boolean | undefined>) => {
+    .action(async (data: string, o: Record<string, unknown>) => {
       const { train } = await import('../train/train.js');
       const { trainProgress } = await import('./train-progress.js');
       const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
@@ -67,8 +70,8 @@ Examples:
         attention: o.attention as never,
         detailBlock: o.detailBlock as boolean,
         detailFilters: num('detailFilters'),
-        finetune: o.finetune === 'all' ? 'all' : Number(o.finetune),
-        epochs: o.epochs === undefined ? undefined : String(o.epochs).split(',').map(Number),
+        finetune: o.finetune as number | 'all',
+        epochs: o.epochs as number[] | undefined,
         batchSize: num('batchSize'),
         lr: num('lr'),
         patience: num('patience'),
