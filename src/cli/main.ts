@@ -18,7 +18,8 @@ program
   .name('convcut')
   .description('Facial expression recognition with Conv-cut (truncated ConvNeXt + Detail Extraction Block + attention)')
   .version('0.1.0')
-  .showHelpAfterError();
+  // One line of hint, not the whole help: after a typo the error must stay in view.
+  .showHelpAfterError("(add --help for the command's options and examples)");
 
 registerDemo(program);
 registerTrain(program);
