@@ -32,7 +32,7 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'random seed for data, split, training', wholeNumber(0), 1)
     .option('--quick', 'a smaller, faster run (fewer images and epochs; lower accuracy)')
     .option('--threads <n>', 'tfjs wasm threads (default: every core, up to 4)', wholeNumber(1))
-    .action(async (o: { out: string; seed: string; quick?: boolean; threads?: string }) => {
+    .action(async (o: { out: string; seed: number; quick?: boolean; threads?: number }) => {
       const { rmSync } = await import('node:fs');
       const { writeSyntheticRafdb } = await import('../data/synthetic.js');
       const { train } = await import('../train/train.js');
@@ -41,7 +41,7 @@ export function registerDemo(program: Command): void {
       const { ConvCutModel } = await import('../infer/convcut-model.js');
       const t0 = Date.now();
       const s = { ...DEMO_SETTINGS, ...(o.quick ? { trainPerClass: 40, testPerClass: 10, epochs: 12 } : {}) };
-      const seed = Number(o.seed);
+      const seed = o.seed;
       const data = path.join(o.out, 'data');
       const run = path.join(o.out, 'run');
       rmSync(o.out, { recursive: true, force: true });
@@ -66,7 +66,7 @@ export function registerDemo(program: Command): void {
         epochs: s.epochs,
         patience: s.patience,
         seed,
-        threads: o.threads === undefined ? undefined : Number(o.threads),
+        threads: o.threads,
         onEvent: trainProgress((l) => console.log(`    ${l}`)),
       });
       console.log(`3/4 evaluating the best checkpoint (chosen on validation) on the held-out test faces`);

@@ -1,11 +1,13 @@
 /**
  * ONNX Runtime execution (onnxruntime-node, CPU). Defaults measured on the 2-core machine: both
- * cores for intra-op parallelism, full graph optimisation (fuses the LayerNorm, Gelu and MatMul+Add
- * patterns the exporter writes).
+ * cores for intra-op parallelism (elsewhere: every core this process may use), full graph
+ * optimisation (fuses the LayerNorm, Gelu and MatMul+Add patterns the exporter writes).
  */
+import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 
 export interface SessionOptions {
+  /** Intra-op threads (default: `CONVCUT_ORT_THREADS`, else every core this process may use). */
   threads?: number;
   /** Where a graph's external-data files are (a graph exported with `externalDir`). */
   externalDir?: string;
@@ -13,7 +15,7 @@ export interface SessionOptions {
 
 export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads ?? 2,
+    intraOpNumThreads: opts.threads ?? defaultOrtThreads(),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -21,6 +23,11 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   if (opts.externalDir !== undefined)
     options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDir } };
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+}
+
+function defaultOrtThreads(): number {
+  const env = Number(process.env.CONVCUT_ORT_THREADS);
+  return Number.isInteger(env) && env >= 1 ? env : os.availableParallelism();
 }
 
 export interface NamedArray {
