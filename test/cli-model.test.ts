@@ -158,5 +158,15 @@ describe('convcut predict --faces', () => {
     const table = await convcut('predict', '-m', ck, photo, '--faces');
     expect(table.stdout.trim().split('\n')).toHaveLength(3);
     expect(table.stdout).toMatch(/sample1\.jpg#0 \[\d+,\d+ \d+×\d+\]/);
+
+    // A plain grey square has no face: that is what the error says, not "could not be read".
+    const blank = path.join(dir, 'blank.png');
+    await sharp({ create: { width: 200, height: 200, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .png()
+      .toFile(blank);
+    const none = await convcut('predict', '-m', ck, blank, '--faces');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(`${blank}: no face found`);
+    expect(none.stderr).toMatch(/no face found in any of the 1 images \(--faces expects photos/);
   });
 });

@@ -55,6 +55,7 @@ export function registerPredict(program: Command): void {
           top: { label: string; score: number }[];
         }[] = [];
         const bs = Math.max(1, Number(o.batchSize));
+        let noFace = 0;
         if (o.faces) {
           const { detectFaces } = await import('../infer/faces.js');
           for (const file of files) {
@@ -65,8 +66,11 @@ export function registerPredict(program: Command): void {
               console.error(`skipped ${file}: ${(e as Error).message}`);
               continue;
             }
-            if (!faces.length) console.error(`${file}: no face found`);
-            if (!faces.length) continue;
+            if (!faces.length) {
+              console.error(`${file}: no face found`);
+              noFace++;
+              continue;
+            }
             const preds = await model.predict(
               faces.map((f) => f.aligned),
               { topK: k, batchSize: bs },
@@ -104,7 +108,12 @@ export function registerPredict(program: Command): void {
           for (const r of rows)
             console.log(`${name(r).padEnd(w)}  ${r.top.map((t) => `${t.label} ${(100 * t.score).toFixed(1)}%`).join('  ')}`);
         }
-        if (!rows.length) throw new Error(`none of the ${files.length} images could be read`);
+        if (!rows.length)
+          throw new Error(
+            noFace
+              ? `no face found in ${noFace === files.length ? `any of the ${files.length}` : `${noFace} of the ${files.length}`} images${noFace < files.length ? '; the others could not be read' : ''} (--faces expects photos; for face crops leave it out)`
+              : `none of the ${files.length} images could be read`,
+          );
       },
     );
 }
