@@ -67,6 +67,11 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     page.on('request', (r) => {
       if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
     });
+    const failed: string[] = [];
+    // Chromium reports a failed favicon fetch only as a console error, not as a response event.
+    page.on('console', (m) => {
+      if (m.type() === 'error') failed.push(`${m.text()} ${m.location().url}`);
+    });
     await page.goto(url);
     await page.waitForSelector('body[data-ready=true]');
     expect(await page.textContent('#model-info')).toMatch(/7 expressions/);
@@ -101,6 +106,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     expect(serverLabel).toBe(lib!.label);
     expect(errors).toEqual([]);
     expect(offsite).toEqual([]); // every asset from the convcut server
+    expect(failed).toEqual([]); // no console errors, e.g. no 404 for /favicon.ico (the page declares none)
   });
 });
 
