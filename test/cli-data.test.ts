@@ -64,6 +64,10 @@ describe('numeric options', () => {
       [['train', 'data', '-o', 'out', '--valid-fraction', '1'], /'--valid-fraction <x>' argument '1' is invalid/],
       [['train', 'data', '-o', 'out', '--lr', '-1e-3'], /'--lr <x>' argument '-1e-3' is invalid\. expected a number > 0/],
       [['serve', '-m', 'm.onnx', '--port', '80.5'], /'--port <n>' argument '80\.5' is invalid/],
+      [
+        ['predict', '-m', 'm.onnx', 'a.jpg', '--precision', 'int4'],
+        /'--precision <p>' argument 'int4' is invalid\. expected fp32 or int8/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await convcut(...args);

@@ -79,9 +79,9 @@ export function registerData(program: Command): void {
     .option('--train-per-class <n>', 'training images per class', wholeNumber(1), 40)
     .option('--test-per-class <n>', 'test images per class (held-out identities)', wholeNumber(1), 15)
     .addHelpText('after', '\nExample:\n  convcut data synth ./synthetic-raf --train-per-class 100\n')
-    .action(async (dir: string, o: { format: string; seed: string; trainPerClass: string; testPerClass: string }) => {
+    .action(async (dir: string, o: { format: string; seed: number; trainPerClass: number; testPerClass: number }) => {
       const { writeSyntheticRafdb, writeSyntheticFerplus } = await import('../data/synthetic.js');
-      const opts = { seed: Number(o.seed), trainPerClass: Number(o.trainPerClass), testPerClass: Number(o.testPerClass) };
+      const opts = { seed: o.seed, trainPerClass: o.trainPerClass, testPerClass: o.testPerClass };
       if (o.format === 'ferplus') {
         const r = await writeSyntheticFerplus(dir, opts);
         console.log(`wrote ${r.rows} FERPlus rows to ${dir}/fer2013.csv and fer2013new.csv (seed ${opts.seed})`);

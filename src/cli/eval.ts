@@ -78,7 +78,7 @@ export function registerEval(program: Command): void {
       'after',
       '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n',
     )
-    .action(async (model: string, data: string, o: Record<string, string | boolean | undefined>) => {
+    .action(async (model: string, data: string, o: Record<string, unknown>) => {
       if (!['sound', 'reference'].includes(o.protocol as string))
         throw new Error(`--protocol must be sound or reference, not "${o.protocol}"`);
       await evaluateAndReport({
@@ -86,10 +86,10 @@ export function registerEval(program: Command): void {
         data,
         split: o.split as never,
         out: o.out as string | undefined,
-        batchSize: Number(o.batchSize),
+        batchSize: o.batchSize as number,
         protocol: o.protocol as 'sound' | 'reference',
         ferplusMode: o.ferplusMode as never,
-        tsnePoints: Number(o.tsnePoints),
+        tsnePoints: o.tsnePoints as number,
         json: Boolean(o.json),
       });
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
 import { progressBar } from './progress.js';
-import { wholeNumber } from './arg-parsers.js';
+import { precisionArg, wholeNumber } from './arg-parsers.js';
 
 export function registerFeatures(program: Command): void {
   networkOptions(
@@ -16,7 +16,12 @@ export function registerFeatures(program: Command): void {
       .requiredOption('-o, --output <file>', 'output .npy file'),
   )
     .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
-    .option('--precision <p>', 'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)', 'fp32')
+    .option(
+      '--precision <p>',
+      'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)',
+      precisionArg,
+      'fp32',
+    )
     .addHelpText(
       'after',
       '\nImages are decoded to RGB 0..255, resized bilinearly, and normalised with the ImageNet mean/std inside\n' +
@@ -31,9 +36,9 @@ export function registerFeatures(program: Command): void {
           output: string;
           backbone: string;
           cut?: string;
-          inputSize: string;
-          batchSize: string;
-          precision: string;
+          inputSize: number;
+          batchSize: number;
+          precision: 'fp32' | 'int8';
         },
       ) => {
         // Heavy modules (ONNX Runtime, sharp, h5wasm) load only when the command runs, so --help is instant.
@@ -44,14 +49,13 @@ export function registerFeatures(program: Command): void {
         const { pipelined } = await import('../infer/pipeline.js');
         const { encodeNpy } = await import('../util/npy.js');
         const { writeFileAtomic } = await import('../util/atomic.js');
-        const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: Number(o.inputSize) });
+        const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: o.inputSize });
         const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
-        if (!['fp32', 'int8'].includes(o.precision)) throw new Error(`--precision must be fp32 or int8, not "${o.precision}"`);
-        const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision as 'fp32' | 'int8' });
+        const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision });
         const per = runner.featureShape.reduce((a, b) => a * b, 1);
         const out = new Float32Array(images.length * per);
         const kept: string[] = [];
-        const bs = Math.max(1, Number(o.batchSize));
+        const bs = o.batchSize;
         const bar = progressBar(images.length, 'features');
         // Decoding of the next batch overlaps the backbone run of this one (see src/infer/pipeline.ts).
         const skip = (e: Error) => {

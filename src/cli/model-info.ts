@@ -17,12 +17,12 @@ export function registerModelInfo(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n')
     .action(
-      (o: { backbone: string; cut?: string; inputSize: string; attention: AttentionMode; classes: string; json?: boolean }) => {
+      (o: { backbone: string; cut?: string; inputSize: number; attention: AttentionMode; classes: number; json?: boolean }) => {
         const cfg = makeConfig({
           backbone: o.backbone,
           cut: o.cut,
-          inputSize: Number(o.inputSize),
-          head: { attention: o.attention, classes: Array.from({ length: Number(o.classes) }, (_, i) => `class_${i}`) },
+          inputSize: o.inputSize,
+          head: { attention: o.attention, classes: Array.from({ length: o.classes }, (_, i) => `class_${i}`) },
         });
         const d = describeConvCut(cfg);
         const info = {

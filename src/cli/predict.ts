@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { FaceBox } from '../infer/faces.js';
-import { fraction, wholeNumber } from './arg-parsers.js';
+import { fraction, precisionArg, wholeNumber } from './arg-parsers.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -11,7 +11,7 @@ export function registerPredict(program: Command): void {
     .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
     .option('--format <f>', 'table, json or csv', 'table')
     .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
-    .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', 'fp32')
+    .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', precisionArg, 'fp32')
     .option(
       '--faces',
       'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
@@ -29,12 +29,12 @@ export function registerPredict(program: Command): void {
         inputs: string[],
         o: {
           model: string;
-          topK: string;
+          topK: number;
           format: string;
-          batchSize: string;
+          batchSize: number;
           faces?: boolean;
-          minConfidence: string;
-          precision: string;
+          minConfidence: number;
+          precision: 'fp32' | 'int8';
         },
       ) => {
         if (!['table', 'json', 'csv'].includes(o.format))
@@ -43,9 +43,8 @@ export function registerPredict(program: Command): void {
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { decodeMany } = await import('../data/image.js');
         const files = await expandInputs(inputs);
-        if (!['fp32', 'int8'].includes(o.precision)) throw new Error(`--precision must be fp32 or int8, not "${o.precision}"`);
-        const model = await ConvCutModel.load(o.model, { precision: o.precision as 'fp32' | 'int8' });
-        const k = Number(o.topK);
+        const model = await ConvCutModel.load(o.model, { precision: o.precision });
+        const k = o.topK;
         const rows: {
           file: string;
           face?: number;
@@ -54,14 +53,14 @@ export function registerPredict(program: Command): void {
           score: number;
           top: { label: string; score: number }[];
         }[] = [];
-        const bs = Math.max(1, Number(o.batchSize));
+        const bs = o.batchSize;
         let noFace = 0;
         if (o.faces) {
           const { detectFaces } = await import('../infer/faces.js');
           for (const file of files) {
             let faces;
             try {
-              faces = await detectFaces(file, model.config.inputSize, { minConfidence: Number(o.minConfidence) });
+              faces = await detectFaces(file, model.config.inputSize, { minConfidence: o.minConfidence });
             } catch (e) {
               console.error(`skipped ${file}: ${(e as Error).message}`);
               continue;

@@ -25,12 +25,12 @@ Examples:
     .action(
       async (o: {
         model: string;
-        port: string;
+        port: number;
         host: string;
-        bodyLimit: string;
-        maxPixels: string;
-        timeout: string;
-        maxQueue: string;
+        bodyLimit: number;
+        maxPixels: number;
+        timeout: number;
+        maxQueue: number;
         log?: boolean;
       }) => {
         const { promises: fs } = await import('node:fs');
@@ -50,13 +50,13 @@ Examples:
         const app = await buildServer(model, {
           weights,
           onnx: weights ? undefined : bytes,
-          bodyLimit: Number(o.bodyLimit),
-          maxPixels: Number(o.maxPixels),
-          requestTimeout: Number(o.timeout),
-          maxQueue: Number(o.maxQueue),
+          bodyLimit: o.bodyLimit,
+          maxPixels: o.maxPixels,
+          requestTimeout: o.timeout,
+          maxQueue: o.maxQueue,
           logger: Boolean(o.log),
         });
-        const address = await app.listen({ port: Number(o.port), host: o.host });
+        const address = await app.listen({ port: o.port, host: o.host });
         console.log(`convcut serving ${o.model} at ${address} (page: ${address}/, API: ${address}/v1/predict)`);
         const stop = async (signal: string) => {
           console.log(`${signal}: finishing in-flight requests, then stopping`);

@@ -58,7 +58,8 @@ Examples:
     .action(async (data: string, o: Record<string, unknown>) => {
       const { train } = await import('../train/train.js');
       const { trainProgress } = await import('./train-progress.js');
-      const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
+      // Numeric options arrive as numbers (cli/arg-parsers.ts), or undefined where they have no default.
+      const num = (k: string) => o[k] as number | undefined;
       const result = await train({
         data,
         out: o.out as string,
