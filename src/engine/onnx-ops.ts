@@ -39,8 +39,7 @@ export class OnnxOps implements Ops<OnnxTensor> {
    * quantised per output channel (symmetric), and activations quantised per tensor at run time
    * (DynamicQuantizeLinear → MatMulInteger → rescale: the pattern ONNX Runtime fuses into
    * DynamicQuantizeMatMul). Convolutions and the head stay float32.
-   */
-  /**
+   *
    * `externalDir`: float32 weights that lie in a file in this directory (`WeightTensor.source`) are
    * written as ONNX external data referencing that file, instead of being copied into the graph.
    * Such a graph loads only with ONNX Runtime told that directory (ort-session.ts).

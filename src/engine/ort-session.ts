@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { threadsFromEnv } from '../util/env.js';
 
 export interface SessionOptions {
   /** Intra-op threads (default: `CONVCUT_ORT_THREADS`, else every core this process may use). */
@@ -26,8 +27,7 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
 }
 
 function defaultOrtThreads(): number {
-  const env = Number(process.env.CONVCUT_ORT_THREADS);
-  return Number.isInteger(env) && env >= 1 ? env : os.availableParallelism();
+  return threadsFromEnv('CONVCUT_ORT_THREADS') ?? os.availableParallelism();
 }
 
 export interface NamedArray {

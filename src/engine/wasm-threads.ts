@@ -24,6 +24,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { threadsFromEnv } from '../util/env.js';
 
 const require = createRequire(import.meta.url);
 const WORKER_MODULE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
@@ -79,8 +80,8 @@ export async function prepareThreadedWasm(
  * gives, see BENCHMARKS.md), else every core this process may use, up to 4.
  */
 export function defaultWasmThreads(work: { smallKernels?: boolean } = {}): number {
-  const env = Number(process.env.CONVCUT_WASM_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
+  const env = threadsFromEnv('CONVCUT_WASM_THREADS');
+  if (env !== undefined) return env;
   if (work.smallKernels) return 1;
   return Math.max(1, Math.min(os.availableParallelism(), 4));
 }
