@@ -17,8 +17,9 @@ import { exportOnnx } from '../src/engine/onnx-export.js';
 import { createSession, ort } from '../src/engine/ort-session.js';
 import { makeConfig } from '../src/model/config.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { numberArg } from './lib/args.js';
 
-const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] || 5);
+const reps = numberArg('--reps', 5);
 const BATCHES = [1, 8];
 
 async function timeSession(session: ort.InferenceSession, shape: (b: number) => number[]): Promise<Record<number, number>> {

@@ -15,10 +15,10 @@ import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { makeConfig } from '../src/model/config.js';
 import { buildServer } from '../src/server/server.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { numberArg } from './lib/args.js';
 
-const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
-const reps = arg('--reps', 5);
-const rounds = arg('--rounds', 2);
+const reps = numberArg('--reps', 5);
+const rounds = numberArg('--rounds', 2);
 const photo = path.join(import.meta.dirname, '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
 
 const cfg = makeConfig({ backbone: 'base' });

@@ -10,8 +10,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { decodeMany } from '../src/data/image.js';
 import { writeSyntheticRafdb } from '../src/data/synthetic.js';
+import { numberArg } from './lib/args.js';
 
-const n = Number(process.argv[process.argv.indexOf('--images') + 1] || 400);
+const n = numberArg('--images', 400);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convcut-decode-'));
 const perClass = Math.ceil(n / 7);
 await writeSyntheticRafdb(dir, { trainPerClass: perClass, testPerClass: 0 });

@@ -13,9 +13,9 @@ import { initTf, tf, tfThreads } from '../src/engine/tfjs-backend.js';
 import { defaultWasmThreads } from '../src/engine/wasm-threads.js';
 import { detectFaces } from '../src/infer/faces.js';
 import { runChild } from './lib/child.js';
+import { numberArg } from './lib/args.js';
 
-const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
-const reps = arg('--reps', 5);
+const reps = numberArg('--reps', 5);
 const photo = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
   '..',
@@ -27,7 +27,7 @@ const photo = path.join(
 );
 
 if (process.argv.includes('--child')) {
-  await initTf('wasm', { threads: arg('--threads', 1) });
+  await initTf('wasm', { threads: numberArg('--threads', 1) });
   let faces = 0;
   for (let i = 0; i < 2; i++) faces = (await detectFaces(photo, 100)).length; // warm-up: model load, kernels
   const t = performance.now();
@@ -36,7 +36,7 @@ if (process.argv.includes('--child')) {
   process.exit(0);
 }
 
-const rounds = arg('--rounds', 2);
+const rounds = numberArg('--rounds', 2);
 const counts = [1, Math.max(2, defaultWasmThreads())];
 const ms = new Map<number, number[]>();
 let faces = 0;

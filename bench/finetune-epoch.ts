@@ -19,13 +19,13 @@ import { makeConfig } from '../src/model/config.js';
 import { TfjsTrainer } from '../src/train/tfjs-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { runChild } from './lib/child.js';
+import { numberArg } from './lib/args.js';
 
-const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
-const steps = arg('--steps', 5);
+const steps = numberArg('--steps', 5);
 
 if (process.argv.includes('--child')) {
-  await initTf('wasm', { threads: arg('--threads', 1) });
-  const units = arg('--units', 0);
+  await initTf('wasm', { threads: numberArg('--threads', 1) });
+  const units = numberArg('--units', 0);
   const cfg = makeConfig({ backbone: 'base' });
   const x = tf.randomNormal([16, 14, 14, 512], 0, 1, 'float32', 1);
   const labels = Int32Array.from({ length: 16 }, (_, i) => i % 7);
@@ -37,7 +37,7 @@ if (process.argv.includes('--child')) {
   process.exit(0);
 }
 
-const rounds = arg('--rounds', 2);
+const rounds = numberArg('--rounds', 2);
 const threadCounts = [1, Math.max(2, defaultWasmThreads())];
 const ms = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++)

@@ -26,10 +26,10 @@ import { encodeHalf } from '../src/util/f16.js';
 import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { numberArg } from './lib/args.js';
 
-const arg = (k: string, d: number) => Number(process.argv[process.argv.indexOf(k) + 1] || d);
-const steps = arg('--steps', 100);
-const maps = arg('--maps', 1600);
+const steps = numberArg('--steps', 100);
+const maps = numberArg('--maps', 1600);
 const EPOCH_STEPS = Math.ceil(12271 / 16);
 
 const cfg = makeConfig({ backbone: 'base' });

@@ -15,8 +15,9 @@ import { BackboneRunner } from '../src/infer/features.js';
 import { pipelined } from '../src/infer/pipeline.js';
 import { makeConfig } from '../src/model/config.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { numberArg } from './lib/args.js';
 
-const n = Number(process.argv[process.argv.indexOf('--images') + 1] || 48);
+const n = numberArg('--images', 48);
 const BS = 8;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convcut-pipe-'));
 await writeSyntheticRafdb(dir, { trainPerClass: Math.ceil(n / 7), testPerClass: 0 });
