@@ -4,11 +4,16 @@
  */
 import { execFileSync } from 'node:child_process';
 
-/** Runs `script` again with `args` under tsx and returns the JSON object its last stdout line holds. */
-export function runChild<T>(script: string, args: string[]): T {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', script, '--child', ...args], {
+/**
+ * Runs `script --child --threads <threads> …args` under tsx and returns the JSON object its last
+ * stdout line holds; fails unless the child reports that tfjs runs the threads it asked for.
+ */
+export function runChild<T extends { threads: number }>(script: string, threads: number, args: string[]): T {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', script, '--child', '--threads', `${threads}`, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
+  const res = JSON.parse(out.trim().split('\n').pop()!) as T;
+  if (res.threads !== threads) throw new Error(`asked for ${threads} wasm threads, tfjs runs ${res.threads}`);
+  return res;
 }

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { defaultWasmThreads, prepareThreadedWasm } from './wasm-threads.js';
 
 export type TfBackend = 'wasm' | 'cpu' | 'webgpu';
@@ -25,28 +25,28 @@ export function initTf(backend: TfBackend = 'wasm', opts: TfOptions = {}): Promi
       const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
       setWasmPaths(dir + path.sep);
       const threads = opts.threads ?? defaultWasmThreads();
-      let restore: (() => void) | undefined;
+      let restore: ((started: boolean) => void) | undefined;
       if (threads > 1) {
         try {
-          restore = await prepareThreadedWasm(tf, setThreadsCount, threads);
+          restore = await prepareThreadedWasm(threads);
         } catch (e) {
           // E.g. a read-only temp folder: the worker script cannot be written. One thread still works.
           console.error(`convcut: tfjs' multi-threaded wasm cannot start (${(e as Error).message}); using one thread`);
         }
       }
       if (restore) {
+        let started = false;
         try {
-          if (await tf.setBackend('wasm')) {
+          started = await tf.setBackend('wasm');
+          if (started) {
             await tf.ready();
             unrefPthreads();
             return 'wasm';
           }
         } finally {
-          restore();
+          restore(started);
         }
-        // The threaded binary failed to start: fall back to the single-thread one below.
-        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-        setThreadsCount(1);
+        // The threaded binary failed to start: the single-thread one below.
       }
     }
     if (await tf.setBackend(backend)) {

@@ -24,6 +24,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { env } from '@tensorflow/tfjs';
+import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { threadsFromEnv } from '../util/env.js';
 
 const require = createRequire(import.meta.url);
@@ -48,16 +50,13 @@ async function workerScriptFile(): Promise<{ file: string; dir: string }> {
 
 /**
  * Prepares tfjs for a `threads`-thread wasm backend. Call before `tf.setBackend('wasm')` and call the
- * returned function once it has settled (it undoes the temporary `URL`/`os` answers and removes the
- * worker script).
+ * returned function once it has settled, saying whether the backend started: it undoes the temporary
+ * `URL`/`os` answers, removes the worker script, and — if the backend did not start — sets tfjs back
+ * to its single-thread binary.
  */
-export async function prepareThreadedWasm(
-  tf: { env(): { set(flag: string, value: boolean): void } },
-  setThreadsCount: (n: number) => void,
-  threads: number,
-): Promise<() => void> {
+export async function prepareThreadedWasm(threads: number): Promise<(started: boolean) => void> {
   const { file: workerFile, dir } = await workerScriptFile();
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(threads);
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
@@ -66,11 +65,15 @@ export async function prepareThreadedWasm(
     const one = cpus()[0]!;
     return Array.from({ length: 2 * threads }, () => one);
   };
-  return () => {
+  return (started) => {
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
     // Every pool worker has loaded the script by the time the backend is up.
     rmSync(dir, { recursive: true, force: true });
+    if (!started) {
+      env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      setThreadsCount(1);
+    }
   };
 }
 
