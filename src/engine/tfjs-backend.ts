@@ -12,7 +12,7 @@ import { defaultWasmThreads, prepareThreadedWasm } from './wasm-threads.js';
 export type TfBackend = 'wasm' | 'cpu' | 'webgpu';
 
 export interface TfOptions {
-  /** XNNPACK threads for `wasm` (default: the cores this process may use, at most 4; 1 = tfjs' stock single-thread binary). */
+  /** XNNPACK threads for `wasm` (default: `defaultWasmThreads()`; 1 = tfjs' stock single-thread binary). */
   threads?: number;
 }
 
