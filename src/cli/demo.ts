@@ -6,7 +6,7 @@ import { wholeNumber } from './arg-parsers.js';
 /**
  * The offline demo. No pretrained weights can exist on a fresh machine, so the demo trains a small
  * Conv-cut from scratch on synthetic faces: the `test`-size ConvNeXt cut after stage 1 at 112×112
- * (14×14×16 features, the same grid as the paper's cut), the whole network trainable on tfjs.
+ * (14×14×16 features, the same grid as the paper's cut), the whole network trainable (ONNX Runtime).
  * Settings were chosen so the run fits in under 5 minutes on 2 cores (see BENCHMARKS.md).
  */
 export const DEMO_SETTINGS = {
@@ -31,7 +31,7 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output folder', './convcut-demo')
     .option('--seed <n>', 'random seed for data, split, training', wholeNumber(0), 1)
     .option('--quick', 'a smaller, faster run (fewer images and epochs; lower accuracy)')
-    .option('--threads <n>', 'tfjs wasm threads (default: every core, up to 4)', wholeNumber(1))
+    .option('--threads <n>', 'ONNX Runtime threads (default: every core, or CONVCUT_ORT_THREADS)', wholeNumber(1))
     .action(async (o: { out: string; seed: number; quick?: boolean; threads?: number }) => {
       const { rmSync } = await import('node:fs');
       const { writeSyntheticRafdb } = await import('../data/synthetic.js');

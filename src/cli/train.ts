@@ -35,11 +35,7 @@ export function registerTrain(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
     .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', wholeNumber(0), 0)
     .option('--resume', 'continue an interrupted run in --out with the same options')
-    .option(
-      '--threads <n>',
-      'tfjs wasm threads (default: 1 for head-only training, where threads cost more than they give; every core, up to 4, with --finetune)',
-      wholeNumber(1),
-    )
+    .option('--threads <n>', 'ONNX Runtime threads (default: every core, or CONVCUT_ORT_THREADS)', wholeNumber(1))
     .option('--no-test', 'do not evaluate the best checkpoint on the test split at the end')
     .addHelpText(
       'after',

@@ -36,19 +36,19 @@ export interface ExportOptions {
 
 export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOptions = {}): Uint8Array {
   const part = opts.part ?? 'full';
-  const ops = new OnnxOps(weights, opts.precision ?? 'fp32', opts.externalDir);
+  const ops = new OnnxOps(weights, { precision: opts.precision, externalDir: opts.externalDir });
   const s = cfg.inputSize;
   const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
   const inputName = part === 'head' ? 'features' : 'images';
   const input: OnnxTensor = { name: inputName, shape: inputShape, layout: 'nhwc' };
-  const outputs = [];
   if (opts.units && part !== 'backbone') throw new Error('units can only be given for a backbone graph');
   const features = part === 'head' ? input : runUnits(ops, input, opts.units ?? convcutBackbone(cfg));
-  if (part === 'backbone' || (part === 'full' && opts.withFeatures)) outputs.push(ops.output(features, 'features'));
+  if (part === 'backbone' || (part === 'full' && opts.withFeatures)) ops.output(features, 'features');
   if (part !== 'backbone') {
     const { embedding, logits } = convcutHead(ops, features, cfg);
-    outputs.push(ops.output(logits, 'logits'), ops.output(embedding, 'embedding'));
+    ops.output(logits, 'logits');
+    ops.output(embedding, 'embedding');
   }
   const model: pkg.onnx.IModelProto = {
     irVersion: 8,
@@ -56,10 +56,10 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
     producerName: 'convcut',
     graph: {
       name: `convcut_${part}`,
-      node: ops.nodes,
-      initializer: ops.initializers,
+      node: ops.g.nodes,
+      initializer: ops.g.initializers,
       input: [valueInfo(inputName, inputShape)],
-      output: outputs,
+      output: ops.g.outputs,
     },
     metadataProps: [
       { key: 'convcut', value: JSON.stringify({ config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata }) },

@@ -1,20 +1,27 @@
 /**
- * `Ops` that record an ONNX graph (opset 17) instead of computing.
+ * `Ops` that record an ONNX graph (opset 17) instead of computing, on an `OnnxGraph` — with
+ * gradients when training (onnx-graph.ts differentiates every primitive it records).
  *
  * The network is channels-last; ONNX's Conv is channels-first. Each recorded tensor remembers its
  * current physical layout and a Transpose is inserted only when an op needs the other one (Conv
  * needs NCHW; LayerNormalization, MatMul and Softmax act on the last axis and need NHWC). A ConvNeXt
- * block then costs two Transposes, as in torchvision. Kernels are converted to ONNX's layouts
- * (OIHW) once, when initialisers are written.
+ * block then costs two Transposes, as in torchvision. Constant kernels are converted to ONNX's
+ * layouts (OIHW) once, when initialisers are written.
+ *
+ * Parameters named in `paramInputs` become graph inputs (named as the parameter, in convcut's
+ * channels-last layout) instead of constants: what a training step feeds and updates. With
+ * `training`, dropout masks become graph inputs too (`masks`), BatchNorm uses the batch's statistics
+ * and reports its moving-statistics updates (`updates`), and trainable parameter inputs get
+ * gradients.
  */
 import path from 'node:path';
-import pkg from 'onnx-proto';
-import type { ConvOptions, DepthwiseOptions, Init, Ops } from '../model/ops.js';
-import { samePadding } from '../model/ops.js';
+import type { ConvOptions, DepthwiseOptions, Init, Ops, Padding } from '../model/ops.js';
+import { convOutSize, samePadding } from '../model/ops.js';
 import { numel, transposeData, type WeightTensor, type Weights } from '../weights/weight-map.js';
+import { onnx, OnnxGraph, type V } from './onnx-graph.js';
 
-const { onnx } = pkg;
 export { onnx };
+export { valueInfo } from './onnx-graph.js';
 
 type Layout = 'nhwc' | 'nchw';
 
@@ -25,55 +32,73 @@ export interface OnnxTensor {
   layout: Layout;
 }
 
-type Attr = number | number[] | string;
-
-export class OnnxOps implements Ops<OnnxTensor> {
-  readonly training = false;
-  readonly nodes: pkg.onnx.INodeProto[] = [];
-  readonly initializers: pkg.onnx.ITensorProto[] = [];
-  private counter = 0;
-  private converted = new Map<string, string>();
-
+export interface OnnxOpsOptions {
   /**
    * `int8`: the backbone's MatMuls (the ConvNeXt MLPs, ~90 % of its multiply-adds) get int8 weights,
    * quantised per output channel (symmetric), and activations quantised per tensor at run time
    * (DynamicQuantizeLinear → MatMulInteger → rescale: the pattern ONNX Runtime fuses into
    * DynamicQuantizeMatMul). Convolutions and the head stay float32.
-   *
-   * `externalDir`: float32 weights that lie in a file in this directory (`WeightTensor.source`) are
-   * written as ONNX external data referencing that file, instead of being copied into the graph.
-   * Such a graph loads only with ONNX Runtime told that directory (ort-session.ts).
    */
+  precision?: 'fp32' | 'int8';
+  /**
+   * Float32 weights that lie in a file in this directory (`WeightTensor.source`) are written as ONNX
+   * external data referencing that file, instead of being copied into the graph. Such a graph loads
+   * only with ONNX Runtime told that directory (ort-session.ts).
+   */
+  externalDir?: string;
+  /** Parameters fed as graph inputs instead of constants (`weights` then only gives their shapes). */
+  paramInputs?: ReadonlySet<string>;
+  /** Training semantics (dropout masks as inputs, batch statistics, gradients). */
+  training?: boolean;
+}
+
+/** A dropout mask the step's caller feeds: keep/(1 − rate) per element, of `shape` (batch −1). */
+export interface MaskSpec {
+  name: string;
+  shape: number[];
+  rate: number;
+}
+
+const NCHW = [0, 3, 1, 2];
+const NHWC = [0, 2, 3, 1];
+
+export class OnnxOps implements Ops<OnnxTensor> {
+  readonly g = new OnnxGraph();
+  readonly training: boolean;
+  readonly precision: 'fp32' | 'int8';
+  readonly masks: MaskSpec[] = [];
+  /** Running-statistics parameter → the graph tensor holding its value after this step. */
+  readonly updates = new Map<string, string>();
+  /** Parameter inputs, by name, as declared. */
+  readonly params = new Map<string, V>();
+  private converted = new Map<string, OnnxTensor>();
+  private paramViews = new Map<string, V>();
+
   constructor(
     private readonly weights: Weights,
-    readonly precision: 'fp32' | 'int8' = 'fp32',
-    private readonly externalDir?: string,
-  ) {}
-
-  private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    private readonly o: OnnxOpsOptions = {},
+  ) {
+    this.training = o.training ?? false;
+    this.precision = o.precision ?? 'fp32';
   }
 
-  node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, hint = op.toLowerCase()): string {
-    const out = this.fresh(hint);
-    const attribute = Object.entries(attrs).map(([name, v]) => {
-      if (typeof v === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
-      if (Array.isArray(v)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
-      return Number.isInteger(v) && name !== 'epsilon'
-        ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v }
-        : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v };
-    });
-    this.nodes.push({ opType: op, input: inputs, output: [out], attribute, name: out });
-    return out;
-  }
+  // ---- parameters
 
-  floatInit(hint: string, t: WeightTensor): string {
-    const name = this.fresh(hint);
+  private weight(name: string): WeightTensor {
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`parameter ${name} is not loaded`);
+    return w;
+  }
+  private isInput(name: string): boolean {
+    return this.o.paramInputs?.has(name) ?? false;
+  }
+  private floatInit(hint: string, t: WeightTensor): string {
     const src = t.source;
-    if (src && this.externalDir !== undefined && path.dirname(src.file) === this.externalDir) {
+    if (src && this.o.externalDir !== undefined && path.dirname(src.file) === this.o.externalDir) {
+      const name = this.g.fresh(hint);
       const length = numel(t.shape) * 4;
       const externalData = { location: path.basename(src.file), offset: String(src.offset), length: String(length) };
-      this.initializers.push({
+      this.g.initializers.push({
         name,
         dims: t.shape,
         dataType: onnx.TensorProto.DataType.FLOAT,
@@ -82,90 +107,124 @@ export class OnnxOps implements Ops<OnnxTensor> {
       });
       return name;
     }
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    this.initializers.push({ name, dims: t.shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes }); // a view: encode() copies it once
-    return name;
+    return this.g.floatInit(hint, t.shape, t.data);
   }
-  private constInit(hint: string, values: number[], shape = [values.length]): string {
-    return this.floatInit(hint, { shape, data: Float32Array.from(values) });
-  }
-  private int64Init(hint: string, values: number[]): string {
-    const name = this.fresh(hint);
-    this.initializers.push({ name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, int64Data: values });
-    return name;
-  }
-  private weight(name: string): WeightTensor {
-    const w = this.weights.get(name);
-    if (!w) throw new Error(`parameter ${name} is not loaded`);
-    return w;
+  /** A parameter in layout `perm` of its stored (channels-last) layout, as a graph tensor. */
+  private param(name: string, perm?: number[]): V {
+    const key = `${name}|${perm ?? ''}`;
+    const seen = this.paramViews.get(key);
+    if (seen) return seen;
+    const w = this.weight(name);
+    let v: V;
+    if (this.isInput(name)) {
+      let p = this.params.get(name);
+      if (!p) {
+        p = this.g.input(name, w.shape);
+        if (this.training && !name.includes('running_')) this.g.requireGrad(p);
+        this.params.set(name, p);
+      }
+      v = perm ? this.g.transpose(p, perm) : p;
+    } else if (perm) {
+      v = { name: this.floatInit('w', transposeData(w.data, w.shape, perm)), shape: perm.map((i) => w.shape[i]!) };
+    } else {
+      v = { name: this.floatInit('w', w), shape: w.shape };
+    }
+    this.paramViews.set(key, v);
+    return v;
   }
 
-  private as(x: OnnxTensor, layout: Layout): string {
-    if (x.layout === layout || x.shape.length !== 4) return x.name;
+  // ---- layouts
+
+  private phys(x: OnnxTensor): V {
+    const [n, h, w, c] = x.shape;
+    return { name: x.name, shape: x.layout === 'nchw' ? [n!, c!, h!, w!] : x.shape };
+  }
+  private t(v: V, layout: Layout = 'nhwc'): OnnxTensor {
+    const [n, a, b, c] = v.shape;
+    return { name: v.name, shape: layout === 'nchw' ? [n!, b!, c!, a!] : v.shape, layout };
+  }
+  private as(x: OnnxTensor, layout: Layout): V {
+    if (x.layout === layout || x.shape.length !== 4) return this.phys(x);
     const key = `${x.name}->${layout}`;
     let out = this.converted.get(key);
     if (!out) {
-      out = this.node('Transpose', [x.name], { perm: layout === 'nchw' ? [0, 3, 1, 2] : [0, 2, 3, 1] }, `to_${layout}`);
+      out = this.t(this.g.transpose(this.phys(x), layout === 'nchw' ? NCHW : NHWC), layout);
       this.converted.set(key, out);
     }
-    return out;
-  }
-  private t(name: string, shape: number[], layout: Layout = 'nhwc'): OnnxTensor {
-    return { name, shape, layout };
+    return this.phys(out);
   }
 
   shape(x: OnnxTensor): number[] {
     return x.shape;
   }
 
-  private conv(
-    x: OnnxTensor,
-    weight: WeightTensor,
-    bias: WeightTensor | undefined,
-    k: number,
-    stride: number,
-    padding: 'same' | 'valid',
-    group: number,
-    outC: number,
-  ): OnnxTensor {
-    const [n, h, w] = x.shape as [number, number, number];
+  // ---- convolutions
+
+  private pads(x: OnnxTensor, k: number, stride: number, padding: Padding): number[] {
+    const [, h, w] = x.shape as [number, number, number];
     const ph = padding === 'same' ? samePadding(h, k, stride) : [0, 0];
     const pw = padding === 'same' ? samePadding(w, k, stride) : [0, 0];
-    const inputs = [this.as(x, 'nchw'), this.floatInit('conv_w', weight)];
-    if (bias) inputs.push(this.floatInit('conv_b', bias));
-    const out = this.node('Conv', inputs, {
-      kernel_shape: [k, k],
-      strides: [stride, stride],
-      pads: [ph[0]!, pw[0]!, ph[1]!, pw[1]!],
-      group,
-    });
-    const ho = Math.floor((h + ph[0]! + ph[1]! - k) / stride) + 1;
-    const wo = Math.floor((w + pw[0]! + pw[1]! - k) / stride) + 1;
-    return this.t(out, [n, ho, wo, outC], 'nchw');
+    return [ph[0]!, pw[0]!, ph[1]!, pw[1]!];
+  }
+
+  /**
+   * A kernel = stride conv's input cut into its non-overlapping patches, NHWC:
+   * (N, ho, wo, k·k, C), patch elements in (kh, kw) order, as HWIO kernels flatten.
+   */
+  private patches(x: OnnxTensor, k: number, padding: Padding): V {
+    const [, h, w, c] = x.shape as [number, number, number, number];
+    const ho = convOutSize(h, k, k, padding);
+    const wo = convOutSize(w, k, k, padding);
+    const [t, l, b, r] = this.pads(x, k, k, padding);
+    const padded = this.g.padSpatial(this.as(x, 'nhwc'), [t!, l!, b!, r!]);
+    const cropped = this.g.cropSpatial(padded, ho * k, wo * k);
+    const rows = this.g.reshape(cropped, [-1, ho, k, wo, k, c]);
+    return this.g.reshape(this.g.transpose(rows, [0, 1, 3, 2, 4, 5]), [-1, ho, wo, k * k, c]);
   }
 
   conv2d(x: OnnxTensor, name: string, o: ConvOptions): OnnxTensor {
-    const w = transposeData(this.weight(`${name}.weight`).data, this.weight(`${name}.weight`).shape, [3, 2, 0, 1]);
-    const b = o.bias === false ? undefined : this.weight(`${name}.bias`);
-    return this.conv(x, w, b, o.kernel, o.stride, o.padding, 1, o.filters);
+    const bias = o.bias === false ? undefined : this.param(`${name}.bias`);
+    if (this.isInput(`${name}.weight`) && o.kernel === o.stride) {
+      // Trainable: patches · kernel, one Gemm (its gradients are Gemms too).
+      const p = this.patches(x, o.kernel, o.padding);
+      const [n, ho, wo, kk, c] = p.shape as [number, number, number, number, number];
+      const w = this.g.reshape(this.param(`${name}.weight`), [kk * c, o.filters]);
+      return this.t(this.g.linear(this.g.reshape(p, [n, ho, wo, kk * c]), w, bias));
+    }
+    const w = this.param(`${name}.weight`, [3, 2, 0, 1]); // HWIO → OIHW
+    const pads = this.pads(x, o.kernel, o.stride, o.padding);
+    return this.t(this.g.conv(this.as(x, 'nchw'), w, bias, { kernel: o.kernel, stride: o.stride, pads, group: 1 }), 'nchw');
   }
 
   depthwiseConv2d(x: OnnxTensor, name: string, o: DepthwiseOptions): OnnxTensor {
+    const bias = o.bias === false ? undefined : this.param(`${name}.bias`);
+    if (this.isInput(`${name}.weight`) && o.kernel === o.stride) {
+      // Trainable patch conv (the Detail Extraction Block): Σ over each patch's taps of taps · w.
+      const p = this.patches(x, o.kernel, o.padding);
+      const c = p.shape[4]!;
+      const w = this.g.reshape(this.param(`${name}.weight`), [o.kernel * o.kernel, c]);
+      const y = this.g.reduce(this.g.mul(p, w), [3], 'sum');
+      return this.t(bias ? this.g.add(y, bias) : y);
+    }
     const c = x.shape[3]!;
-    const src = this.weight(`${name}.weight`);
-    // (kh, kw, C, 1) → (C, 1, kh, kw)
-    const w = transposeData(src.data, src.shape, [2, 3, 0, 1]);
-    const b = o.bias === false ? undefined : this.weight(`${name}.bias`);
-    return this.conv(x, w, b, o.kernel, o.stride, o.padding, c, c);
+    const w = this.param(`${name}.weight`, [2, 3, 0, 1]); // (kh, kw, C, 1) → (C, 1, kh, kw)
+    const pads = this.pads(x, o.kernel, o.stride, o.padding);
+    return this.t(this.g.conv(this.as(x, 'nchw'), w, bias, { kernel: o.kernel, stride: o.stride, pads, group: c }), 'nchw');
   }
 
+  // ---- dense layers and normalisation
+
   dense(x: OnnxTensor, name: string, units: number, o: { bias?: boolean } = {}): OnnxTensor {
-    let y =
+    const xin = this.as(x, 'nhwc');
+    const shape = [...x.shape.slice(0, -1), units];
+    const bias = o.bias === false ? undefined : this.param(`${name}.bias`);
+    if (this.isInput(`${name}.weight`)) return this.t(this.g.linear(xin, this.param(`${name}.weight`), bias));
+    // Constant weights: MatMul (+ Add), which ONNX Runtime fuses; int8 for the backbone's MLPs.
+    const y =
       this.precision === 'int8' && name.startsWith('stages.')
-        ? this.quantizedMatMul(this.as(x, 'nhwc'), this.weight(`${name}.weight`))
-        : this.node('MatMul', [this.as(x, 'nhwc'), this.floatInit('fc_w', this.weight(`${name}.weight`))]);
-    if (o.bias !== false) y = this.node('Add', [y, this.floatInit('fc_b', this.weight(`${name}.bias`))]);
-    return this.t(y, [...x.shape.slice(0, -1), units]);
+        ? this.quantizedMatMul(xin.name, this.weight(`${name}.weight`))
+        : this.g.node('MatMul', [xin.name, this.param(`${name}.weight`).name]);
+    return this.t({ name: bias ? this.g.node('Add', [y, bias.name]) : y, shape });
   }
 
   private quantizedMatMul(x: string, w: WeightTensor): string {
@@ -180,115 +239,115 @@ export class OnnxOps implements Ops<OnnxTensor> {
     for (let i = 0; i < cin; i++)
       for (let j = 0; j < cout; j++)
         q[i * cout + j] = Math.max(-127, Math.min(127, Math.round(w.data[i * cout + j]! / scales[j]!)));
-    const wq = this.fresh('fc_wq');
-    this.initializers.push({
-      name: wq,
-      dims: [cin, cout],
-      dataType: onnx.TensorProto.DataType.INT8,
-      rawData: new Uint8Array(q.buffer),
-    });
-    const wzp = this.fresh('fc_wzp');
-    this.initializers.push({ name: wzp, dims: [cout], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(cout) });
-    const dq = this.fresh('dq');
-    this.nodes.push({ opType: 'DynamicQuantizeLinear', input: [x], output: [`${dq}_x`, `${dq}_scale`, `${dq}_zp`], name: dq });
-    const mm = this.node('MatMulInteger', [`${dq}_x`, wq, `${dq}_zp`, wzp]);
-    const f = this.node('Cast', [mm], { to: onnx.TensorProto.DataType.FLOAT });
-    const scale = this.node('Mul', [`${dq}_scale`, this.floatInit('fc_wscale', { shape: [cout], data: scales })]);
-    return this.node('Mul', [f, scale]);
+    const int8 = onnx.TensorProto.DataType.INT8;
+    const wq = this.g.fresh('fc_wq');
+    this.g.initializers.push({ name: wq, dims: [cin, cout], dataType: int8, rawData: new Uint8Array(q.buffer) });
+    const wzp = this.g.fresh('fc_wzp');
+    this.g.initializers.push({ name: wzp, dims: [cout], dataType: int8, rawData: new Uint8Array(cout) });
+    const [xq, xs, xzp] = this.g.nodeN('DynamicQuantizeLinear', [x], 3, {}, 'dq');
+    const mm = this.g.node('MatMulInteger', [xq!, wq, xzp!, wzp]);
+    const f = this.g.node('Cast', [mm], { to: onnx.TensorProto.DataType.FLOAT });
+    const scale = this.g.node('Mul', [xs!, this.g.floatInit('fc_wscale', [cout], scales)]);
+    return this.g.node('Mul', [f, scale]);
   }
 
   layerNorm(x: OnnxTensor, name: string, eps: number): OnnxTensor {
-    const y = this.node(
-      'LayerNormalization',
-      [
-        this.as(x, 'nhwc'),
-        this.floatInit('ln_g', this.weight(`${name}.weight`)),
-        this.floatInit('ln_b', this.weight(`${name}.bias`)),
-      ],
-      { axis: -1, epsilon: eps },
-    );
-    return this.t(y, x.shape);
+    return this.t(this.g.layerNorm(this.as(x, 'nhwc'), this.param(`${name}.weight`), this.param(`${name}.bias`), eps));
   }
 
-  /** Inference BatchNorm folded into one multiply-add: a = γ/√(σ²+ε), b = β − μ·a. */
-  batchNorm(x: OnnxTensor, name: string, eps: number): OnnxTensor {
-    const g = this.weight(`${name}.weight`).data;
-    const beta = this.weight(`${name}.bias`).data;
-    const mean = this.weight(`${name}.running_mean`).data;
-    const variance = this.weight(`${name}.running_var`).data;
-    const a = Array.from(g, (gi, i) => gi / Math.sqrt(variance[i]! + eps));
-    const b = Array.from(beta, (bi, i) => bi - mean[i]! * a[i]!);
-    return this.affine(x, a, b);
+  /** Keras BatchNormalization over the last axis (see OnnxGraph.batchNormTraining when training). */
+  batchNorm(x: OnnxTensor, name: string, eps: number, momentum: number): OnnxTensor {
+    if (!this.training && !this.isInput(`${name}.running_mean`)) {
+      // Constant statistics: folded into one multiply-add, a = γ/√(σ²+ε), b = β − μ·a.
+      const [g, beta, mean, variance] = ['weight', 'bias', 'running_mean', 'running_var'].map(
+        (s) => this.weight(`${name}.${s}`).data,
+      );
+      const a = Array.from(g!, (gi, i) => gi / Math.sqrt(variance![i]! + eps));
+      return this.affine(
+        x,
+        a,
+        Array.from(beta!, (bi, i) => bi - mean![i]! * a[i]!),
+      );
+    }
+    const g = this.g;
+    const xin = this.as(x, 'nhwc');
+    const [gamma, beta, mean, variance] = ['weight', 'bias', 'running_mean', 'running_var'].map((s) =>
+      this.param(`${name}.${s}`),
+    );
+    if (this.training) {
+      const r = g.batchNormTraining(xin, gamma!, beta!, eps);
+      // Keras: moving = moving·momentum + batch·(1 − momentum), with the biased batch variance.
+      const move = (moving: V, batch: string) =>
+        g.node('Add', [g.node('Mul', [moving.name, g.scalar(momentum)]), g.node('Mul', [batch, g.scalar(1 - momentum)])]);
+      this.updates.set(`${name}.running_mean`, move(mean!, r.mean));
+      this.updates.set(`${name}.running_var`, move(variance!, r.variance));
+      return this.t(r.y);
+    }
+    const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [variance!.name, g.scalar(eps)])])]);
+    const y = g.node('Add', [
+      g.node('Mul', [g.node('Mul', [g.node('Sub', [xin.name, mean!.name]), inv]), gamma!.name]),
+      beta!.name,
+    ]);
+    return this.t({ name: y, shape: xin.shape });
   }
 
   scale(x: OnnxTensor, name: string, _init: Init): OnnxTensor {
-    return this.t(this.node('Mul', [this.as(x, 'nhwc'), this.floatInit('scale', this.weight(name))]), x.shape);
+    return this.t(this.g.mul(this.as(x, 'nhwc'), this.param(name)));
   }
   scalarScale(x: OnnxTensor, name: string, _init: Init): OnnxTensor {
-    return this.t(this.node('Mul', [x.name, this.floatInit('scale', this.weight(name))]), x.shape, x.layout);
+    return this.t(this.g.mul(this.phys(x), this.param(name)), x.layout);
   }
   affine(x: OnnxTensor, mul: number[], add: number[]): OnnxTensor {
-    const m = this.node('Mul', [this.as(x, 'nhwc'), this.constInit('affine_mul', mul)]);
-    return this.t(this.node('Add', [m, this.constInit('affine_add', add)]), x.shape);
+    return this.t(this.g.affineConst(this.as(x, 'nhwc'), this.g.floats(mul, [mul.length]), this.g.floats(add, [add.length])));
   }
+
+  // ---- element-wise, shape and reductions
+
   gelu(x: OnnxTensor): OnnxTensor {
-    // x·½(1 + erf(x/√2)): the pattern ONNX Runtime fuses into one Gelu kernel.
-    const d = this.node('Div', [x.name, this.constInit('sqrt2', [Math.SQRT2], [])]);
-    const e = this.node('Erf', [d]);
-    const a = this.node('Add', [e, this.constInit('one', [1], [])]);
-    const m = this.node('Mul', [x.name, a]);
-    return this.t(this.node('Mul', [m, this.constInit('half', [0.5], [])]), x.shape, x.layout);
+    return this.t(this.g.gelu(this.phys(x)), x.layout);
   }
   relu(x: OnnxTensor): OnnxTensor {
-    return this.t(this.node('Relu', [x.name]), x.shape, x.layout);
+    return this.t(this.g.relu(this.phys(x)), x.layout);
   }
   add(a: OnnxTensor, b: OnnxTensor): OnnxTensor {
-    return this.t(this.node('Add', [a.name, this.as(b, a.layout)]), a.shape, a.layout);
+    return this.t(this.g.add(this.phys(a), this.as(b, a.layout)), a.layout);
   }
   softmax(x: OnnxTensor): OnnxTensor {
-    return this.t(this.node('Softmax', [this.as(x, 'nhwc')], { axis: -1 }), x.shape);
+    return this.t(this.g.softmax(this.as(x, 'nhwc')));
   }
   matmul(a: OnnxTensor, b: OnnxTensor, transposeB: boolean): OnnxTensor {
-    const r = b.shape.length;
-    const perm = [...Array(r).keys()];
-    [perm[r - 1], perm[r - 2]] = [perm[r - 2]!, perm[r - 1]!];
-    const bn = transposeB ? this.node('Transpose', [this.as(b, 'nhwc')], { perm }) : this.as(b, 'nhwc');
-    const m = transposeB ? b.shape[r - 2]! : b.shape[r - 1]!;
-    return this.t(this.node('MatMul', [this.as(a, 'nhwc'), bn]), [...a.shape.slice(0, -1), m]);
+    return this.t(this.g.matmul(this.as(a, 'nhwc'), this.as(b, 'nhwc'), transposeB));
   }
   mulConst(x: OnnxTensor, c: number): OnnxTensor {
-    return this.t(this.node('Mul', [x.name, this.constInit('c', [c], [])]), x.shape, x.layout);
+    return this.t(this.g.affineConst(this.phys(x), this.g.scalar(c)), x.layout);
   }
   reshape(x: OnnxTensor, shape: number[]): OnnxTensor {
-    return this.t(this.node('Reshape', [this.as(x, 'nhwc'), this.int64Init('shape', [-1, ...shape])]), [x.shape[0]!, ...shape]);
+    return this.t(this.g.reshape(this.as(x, 'nhwc'), [-1, ...shape]));
   }
   globalAvgPool(x: OnnxTensor): OnnxTensor {
     const [n, , , c] = x.shape as [number, number, number, number];
-    if (x.layout === 'nchw') return this.t(this.node('Flatten', [this.node('GlobalAveragePool', [x.name])], { axis: 1 }), [n, c]);
-    return this.t(this.node('ReduceMean', [x.name], { axes: [1, 2], keepdims: 0 }), [n, c]);
+    if (!this.training && x.layout === 'nchw') {
+      const pooled = this.g.node('GlobalAveragePool', [x.name]);
+      return this.t({ name: this.g.node('Flatten', [pooled], { axis: 1 }), shape: [n, c] });
+    }
+    return this.t(this.g.reduce(this.phys(x), x.layout === 'nchw' ? [2, 3] : [1, 2], 'mean'));
   }
-  dropout(x: OnnxTensor): OnnxTensor {
-    return x;
+
+  private drop(x: OnnxTensor, rate: number, shape: number[]): OnnxTensor {
+    if (!this.training || rate === 0) return x;
+    const name = `dropout.${this.masks.length}`;
+    this.masks.push({ name, shape, rate });
+    return this.t(this.g.mul(this.as(x, 'nhwc'), this.g.input(name, shape)));
   }
-  spatialDropout(x: OnnxTensor): OnnxTensor {
-    return x;
+  dropout(x: OnnxTensor, rate: number): OnnxTensor {
+    return this.drop(x, rate, [-1, ...x.shape.slice(1)]);
+  }
+  spatialDropout(x: OnnxTensor, rate: number): OnnxTensor {
+    return this.drop(x, rate, [-1, 1, 1, x.shape[3]!]);
   }
 
   /** Give `x` (in channels-last layout) a public output name. */
-  output(x: OnnxTensor, name: string): pkg.onnx.IValueInfoProto {
-    this.nodes.push({ opType: 'Identity', input: [this.as(x, 'nhwc')], output: [name], name: `out_${name}` });
-    return valueInfo(name, x.shape);
+  output(x: OnnxTensor, name: string): void {
+    this.g.output(name, this.as(x, 'nhwc'));
   }
-}
-
-export function valueInfo(name: string, shape: number[]): pkg.onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: shape.map((d) => (d < 0 ? { dimParam: 'batch' } : { dimValue: d })) },
-      },
-    },
-  };
 }

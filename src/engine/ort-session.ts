@@ -26,7 +26,7 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
-function defaultOrtThreads(): number {
+export function defaultOrtThreads(): number {
   return threadsFromEnv('CONVCUT_ORT_THREADS') ?? os.availableParallelism();
 }
 

@@ -1,39 +1,29 @@
 /**
  * Batches of cached features, read and decoded on a worker thread so that the next batch is ready
- * when the training step ends: tfjs-wasm computes on one core, the worker uses the other. The worker
- * can also deliver a batch already cut into the Detail Extraction Block's taps (detail-taps.ts),
- * which takes that rearrangement off the training thread too.
+ * when the training step ends. Each batch buffer is an ArrayBuffer that moves between the threads
+ * (transferred, never copied): ONNX Runtime takes the batch straight from it, and it refuses
+ * SharedArrayBuffer-backed arrays.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Sample } from '../data/dataset.js';
-import { tapsShape, type TapsGeometry } from '../engine/detail-taps.js';
 import type { FeatureCache, Variant } from './feature-cache.js';
 import type { LoadReply, LoadRequest } from './feature-loader-worker.js';
 import { tsWorker } from '../util/worker.js';
 
-const product = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
-
 export interface LoadedBatch {
   data: Float32Array;
-  /** Data shape: (N, ...featureShape), or the taps' (C, k·k, M). */
+  /** (N, ...featureShape). */
   shape: number[];
   /** Hands the buffer back for reuse; `data` must not be used afterwards. */
   release(): void;
 }
 
-/** A shared buffer of the pool; a new id whenever the buffer is replaced by a larger one. */
-interface Slot {
-  id: number;
-  buffer: SharedArrayBuffer;
-}
-
 export class FeatureLoader {
   private readonly worker: Worker;
-  private readonly free: Slot[] = [];
-  private readonly waitingForSlot: ((s: Slot) => void)[] = [];
+  private readonly free: ArrayBuffer[] = [];
+  private readonly waitingForSlot: ((s: ArrayBuffer) => void)[] = [];
   private readonly pending = new Map<number, (r: LoadReply) => void>();
   private nextId = 0;
-  private nextSlotId = 0;
 
   /**
    * `maxBatch`: the most samples one batch may hold; `buffers`: batches in flight at once (2 = the
@@ -44,7 +34,7 @@ export class FeatureLoader {
     readonly maxBatch: number,
     buffers = 2,
   ) {
-    for (let i = 0; i < buffers; i++) this.free.push({ id: this.nextSlotId++, buffer: new SharedArrayBuffer(0) });
+    for (let i = 0; i < buffers; i++) this.free.push(new ArrayBuffer(0));
     this.worker = tsWorker(new URL('./feature-loader-worker.ts', import.meta.url));
     this.worker.on('message', (r: LoadReply) => {
       this.pending.get(r.id)?.(r);
@@ -52,69 +42,61 @@ export class FeatureLoader {
       if (!this.pending.size) this.worker.unref();
     });
     this.worker.on('error', (e) => {
-      for (const done of this.pending.values()) done({ id: -1, error: { file: '(feature loader)', message: e.message } });
+      for (const done of this.pending.values()) done({ id: -1, buffer: new ArrayBuffer(0), error: { file: '(feature loader)', message: e.message } });
       this.pending.clear();
     });
     this.worker.unref();
   }
 
   /**
-   * Reads `samples[i]` in `variants[i]`; as NHWC, or as taps when `taps` is given. When the images
-   * are already hashed and a buffer is free (the usual case in training), the request reaches the
-   * worker before this returns, so reading overlaps the caller's next synchronous step.
+   * Reads `samples[i]` in `variants[i]`, NHWC. When the images are already hashed and a buffer is
+   * free (the usual case in training), the request reaches the worker before this returns, so
+   * reading overlaps the caller's next step.
    */
-  load(samples: Sample[], variants: Variant[], taps?: TapsGeometry): Promise<LoadedBatch> {
+  load(samples: Sample[], variants: Variant[]): Promise<LoadedBatch> {
     if (samples.length > this.maxBatch)
       return Promise.reject(new Error(`batch of ${samples.length} exceeds the loader's ${this.maxBatch}`));
     const known = samples.map((s, i) => this.cache.knownFile(s, variants[i]!));
     const slot = this.free.pop();
-    if (slot && known.every((f) => f !== undefined)) return this.request(slot, known as string[], taps);
+    if (slot && known.every((f) => f !== undefined)) return this.request(slot, known as string[]);
     if (slot) this.giveBack(slot);
     return (async () => {
       const files = await Promise.all(samples.map((s, i) => this.cache.file(s, variants[i]!)));
-      return this.request(await this.takeSlot(), files, taps);
+      return this.request(await this.takeSlot(), files);
     })();
   }
 
   /** Posts the request now; resolves with the batch when the worker has written it. */
-  private async request(slot: Slot, files: string[], taps?: TapsGeometry): Promise<LoadedBatch> {
+  private async request(slot: ArrayBuffer, files: string[]): Promise<LoadedBatch> {
     const id = this.nextId++;
-    const shape = taps ? tapsShape(taps, files.length) : [files.length, ...this.cache.featureShape];
-    const length = product(shape);
-    if (length * 4 > slot.buffer.byteLength) slot = { id: this.nextSlotId++, buffer: new SharedArrayBuffer(length * 4) };
-    const request: LoadRequest = {
-      id,
-      files,
-      featureSize: this.cache.featureSize,
-      length,
-      taps,
-      buffer: slot.buffer,
-      bufferId: slot.id,
-    };
+    const shape = [files.length, ...this.cache.featureShape];
+    const length = shape.reduce((a, b) => a * b, 1);
+    const buffer = length * 4 > slot.byteLength ? new ArrayBuffer(length * 4) : slot;
+    const request: LoadRequest = { id, files, featureSize: this.cache.featureSize, length, buffer };
     const reply = await new Promise<LoadReply>((resolve) => {
       this.pending.set(id, resolve);
       // Keep the process alive while a batch is being read, not while the worker idles.
       this.worker.ref();
-      this.worker.postMessage(request);
+      this.worker.postMessage(request, [buffer]);
     });
     if (reply.error) {
-      this.giveBack(slot);
+      this.giveBack(reply.buffer);
       throw new Error(`${reply.error.file}: ${reply.error.message}`);
     }
     this.cache.hits += files.length;
     return {
-      data: new Float32Array(slot.buffer, 0, length),
+      data: new Float32Array(reply.buffer, 0, length),
       shape,
-      release: () => this.giveBack(slot),
+      release: () => this.giveBack(reply.buffer),
     };
   }
 
-  private takeSlot(): Promise<Slot> {
+  private takeSlot(): Promise<ArrayBuffer> {
     const s = this.free.pop();
     return s ? Promise.resolve(s) : new Promise((resolve) => this.waitingForSlot.push(resolve));
   }
 
-  private giveBack(s: Slot): void {
+  private giveBack(s: ArrayBuffer): void {
     const waiter = this.waitingForSlot.shift();
     if (waiter) waiter(s);
     else this.free.push(s);

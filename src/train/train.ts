@@ -3,10 +3,10 @@
  * Conv-cut checkpoint, chosen on validation only, with a JSONL log, a recorded split and seed, and
  * resumable state.
  *
- * Engines: the frozen part of the backbone runs on ONNX Runtime once per image (and flip), its
+ * Everything runs on ONNX Runtime: the frozen part of the backbone once per image (and flip), its
  * outputs cached on disk; the trainable part (head, plus the last backbone units when fine-tuning)
- * trains on TensorFlow.js from the cache. Random contrast changes the backbone's input, so with it
- * the frozen part runs on every step (slow; flagged).
+ * trains from the cache, one step-graph call per batch (ort-trainer.ts). Random contrast changes
+ * the backbone's input, so with it the frozen part runs on every step (slow; flagged).
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -16,13 +16,10 @@ import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
-import { initTf, tf, tfThreads, type TfBackend } from '../engine/tfjs-backend.js';
-import { defaultWasmThreads } from '../engine/wasm-threads.js';
 import { computeMetrics, argmaxRows, type Metrics } from '../eval/metrics.js';
 import { BackboneRunner } from '../infer/features.js';
 import { makeConfig, type AttentionMode, type ConvCutConfig } from '../model/config.js';
 import { convcutBackbone } from '../model/convcut.js';
-import { DETAIL_FIRST_PATCH } from '../model/detail.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { hashWeights, sha256 } from '../util/hash.js';
 import { deriveSeed, Rng } from '../util/rng.js';
@@ -34,7 +31,8 @@ import { FeatureLoader, type LoadedBatch } from './feature-loader.js';
 import { defaultRecipe, REFERENCE_RECIPE, type Recipe } from './recipes.js';
 import { loadRunState, saveRunState, type RunStateMeta } from './run-state.js';
 import { balancedClassWeights, EarlyStopping, inverseTimeDecay, ReduceLROnPlateau } from './schedule.js';
-import { TfjsTrainer } from './tfjs-trainer.js';
+import { OrtTrainer } from './ort-trainer.js';
+import { defaultOrtThreads } from '../engine/ort-session.js';
 
 export interface TrainOptions {
   data: string;
@@ -65,8 +63,7 @@ export interface TrainOptions {
   resume?: boolean;
   /** Save resumable state every this many steps (and at every epoch end). */
   saveEvery?: number;
-  backend?: TfBackend;
-  /** tfjs wasm threads (default: 1 when only the head trains, every core when backbone blocks train too). */
+  /** ONNX Runtime intra-op threads (default: every core, or CONVCUT_ORT_THREADS). */
   threads?: number;
   onEvent?: (e: TrainEvent) => void;
   /** Testing aid: stop abruptly after this many steps in this process, as if killed. */
@@ -206,7 +203,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const units = convcutBackbone(baseConfig);
   const nTrainable = settings.finetune === 'all' ? units.length - 1 : settings.finetune;
   if (nTrainable < 0 || nTrainable > units.length - 1) throw new Error(`--finetune must be 0..${units.length - 1} or all`);
-  await initTf(o.backend ?? 'wasm', { threads: o.threads ?? defaultWasmThreads({ smallKernels: nTrainable === 0 }) });
   const prefix = units.slice(0, units.length - nTrainable);
   const backboneSpecs = describeBackbone(baseConfig).specs;
   let backboneWeights: Weights;
@@ -225,7 +221,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const frozen: Weights = new Map([...backboneWeights].filter(([k]) => prefixNames.has(k)));
 
   // ---- feature cache for the frozen prefix
-  const runner = await BackboneRunner.create(baseConfig, frozen, { units: prefix });
+  const runner = await BackboneRunner.create(baseConfig, frozen, { units: prefix, threads: o.threads });
   const cacheDir = o.cacheDir ?? path.join(o.out, 'feature-cache');
   const context = `${hashWeights(frozen)}|${prefix.map((u) => u.key).join(',')}|${baseConfig.inputSize}|${JSON.stringify(baseConfig.normalisation)}`;
   const cache = new FeatureCache(cacheDir, context, runner.featureShape);
@@ -279,13 +275,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (resuming) trainable = resumeState.weights;
     // Phase changes may drop head layers (the reference's LayerNorm): keep what the new head has.
     trainable = new Map([...trainable].filter(([k]) => phaseSpecs.has(k)));
-    const trainer = new TfjsTrainer(config, trainable, {
+    const trainer = await OrtTrainer.create(config, trainable, {
       trainableBackboneUnits: nTrainable,
       learningRate: phase.lr,
       clipNorm: 3.0,
       classWeights: phase.classWeights ? classWeightsAll : undefined,
+      threads: o.threads,
     });
-    if (resuming && resumeState.optimizer.size) await trainer.setOptimizerState(resumeState.optimizer);
+    if (resuming && resumeState.optimizer.size) trainer.setOptimizerState(resumeState.optimizer);
     const early = new EarlyStopping(phase.earlyStop.patience, phase.earlyStop.minDelta);
     const plateau =
       phase.schedule.kind === 'plateau'
@@ -320,20 +317,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       };
       await saveRunState(statePath, {
         meta,
-        weights: await trainer.params.toWeights(),
-        optimizer: await trainer.optimizerState(),
+        weights: trainer.weights(),
+        optimizer: trainer.optimizerState(),
         best: bestWeights,
       });
     };
-    const fullWeights = async (w?: Weights): Promise<Weights> =>
-      new Map([...frozen, ...(w ?? (await trainer.params.toWeights()))]);
+    const fullWeights = (): Weights => new Map([...frozen, ...trainer.weights()]);
 
     const epochs = phase.endEpoch;
     let epoch = epochStart;
     for (; epoch < epochs; epoch++) {
       const t0 = Date.now();
       if (phase.schedule.kind === 'inverse-time') lr = inverseTimeDecay(phase.lr, epoch, phase.schedule.decayEpochs);
-      trainer.setLearningRate(lr);
+      trainer.learningRate = lr;
       const order = new Rng(deriveSeed(seed, pi, epoch)).shuffle([...train.keys()]);
       const nSteps = Math.ceil(order.length / recipe.batchSize);
       emit({ kind: 'epoch-start', phase: phase.name, epoch, steps: nSteps, startStep, lr });
@@ -344,10 +340,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         return { batch, variants: batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig')) };
       };
       // The next batch is read (worker thread) while this step trains.
-      const taps = contrast ? undefined : trainer.tapsGeometry(cache.featureShape);
       const fetch = (step: number) => {
         const { batch, variants } = stepBatch(step);
-        const loaded = contrast ? liveInputs(batch, variants, runner, contrast) : loader.load(batch, variants, taps);
+        const loaded = contrast ? liveInputs(batch, variants, runner, contrast) : loader.load(batch, variants);
         loaded.catch(() => undefined); // a failure surfaces when this batch is awaited
         return { batch, loaded };
       };
@@ -358,11 +353,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         next = step + 1 < nSteps ? fetch(step + 1) : undefined;
         const labels = Int32Array.from(batch.map((s) => s.label));
         const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
-        const x = tf.tensor(loaded.data, loaded.shape);
-        loaded.release();
-        const input = taps ? { taps: x, shape: [batch.length, ...cache.featureShape], ...DETAIL_FIRST_PATCH } : x;
-        const r = trainer.step(input, soft ?? labels, deriveSeed(seed, pi, epoch, step));
-        x.dispose();
+        const r = await trainer.step(loaded, soft ?? labels, deriveSeed(seed, pi, epoch, step)).finally(() => loaded.release());
         epochStats.loss += r.loss * batch.length;
         epochStats.correct += r.correct;
         epochStats.seen += batch.length;
@@ -403,7 +394,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const improvedVal = val.accuracy > bestVal;
       if (improvedVal) {
         bestVal = val.accuracy;
-        await saveCheckpoint(checkpoint, config, await fullWeights(), {
+        await saveCheckpoint(checkpoint, config, fullWeights(), {
           recipe: recipe.name,
           phase: phase.name,
           epoch,
@@ -415,7 +406,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
       }
       const es = early.update(monitor, epoch);
-      if (es.improved && phase.earlyStop.restoreBest) bestWeights = await trainer.params.toWeights();
+      if (es.improved && phase.earlyStop.restoreBest) bestWeights = trainer.weights();
       if (plateau) lr = plateau.update(monitor, lr);
       const record: EpochRecord = {
         phase: phase.name,
@@ -439,16 +430,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       await saveState(epoch + 1, 0);
     }
     if (halted) {
-      trainer.dispose();
+      await trainer.dispose();
       break;
     }
-    if (phase.earlyStop.restoreBest && bestWeights) {
-      for (const [k, v] of bestWeights) trainer.params.get(k).assign(tf.tensor(v.data, v.shape));
-    }
-    trainable = await trainer.params.toWeights();
+    if (phase.earlyStop.restoreBest && bestWeights) trainer.setWeights(bestWeights);
+    trainable = trainer.weights();
     // Keras' initial_epoch for the next phase: from the best epoch of this one.
     epochStart = phase.earlyStop.restoreBest && early.bestEpoch >= 0 ? early.bestEpoch + 1 : epoch;
-    trainer.dispose();
+    await trainer.dispose();
     if (pi + 1 < recipe.phases.length) {
       // Position the saved state at the next phase, so a resume starts it fresh.
       await saveRunState(statePath, {
@@ -476,8 +465,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       {
         settings,
         split: { source: split.source, seed: split.seed, fraction: split.fraction, valid: split.validIds.length },
-        // How it ran (the results do not depend on the thread count: test/wasm-threads.test.ts).
-        engine: { tfjs: tf.getBackend(), wasmThreads: tfThreads() },
+        // How it ran (the results do not depend on the thread count: test/ort-training.test.ts).
+        engine: { training: 'onnxruntime-node (cpu)', threads: o.threads ?? defaultOrtThreads() },
         history,
         problems,
       },
@@ -517,7 +506,7 @@ async function liveInputs(batch: Sample[], variants: Variant[], runner: Backbone
  * 16, which leaks labels through batch attention).
  */
 export async function evaluateFeatures(
-  trainer: TfjsTrainer,
+  trainer: OrtTrainer,
   samples: Sample[],
   cache: FeatureCache,
   batching: number | 'class-ordered',
@@ -539,10 +528,7 @@ export async function evaluateFeatures(
     const loaded = await next!;
     next = i + bs < list.length ? read(i + bs) : undefined;
     next?.catch(() => undefined); // surfaces when awaited
-    const x = tf.tensor(loaded.data, loaded.shape);
-    loaded.release();
-    const { logits } = trainer.predict(x);
-    x.dispose();
+    const { logits } = await trainer.predict(loaded).finally(() => loaded.release());
     preds.push(...argmaxRows(logits, classes.length));
   }
   return computeMetrics(

@@ -1,0 +1,246 @@
+/**
+ * Gradient steps on ONNX Runtime for the trainable part of Conv-cut: the head, optionally with the
+ * last backbone units (fine-tuning). Inputs are the activations where the trainable part begins:
+ * cut features when the backbone is frozen (computed once and cached), or the output of the frozen
+ * backbone prefix when fine-tuning.
+ *
+ * One session per phase runs the whole step (engine/train-graph.ts: forward, loss, gradients, Keras'
+ * Adam with global-norm clipping); a second one, created with it, runs inference for validation.
+ * The trainable state (parameters, Adam moments, BatchNorm statistics) lives here as Float32Arrays,
+ * fed to each step without a copy and replaced by the step's outputs.
+ */
+import type { ConvCutConfig } from '../model/config.js';
+import { convcutBackbone } from '../model/convcut.js';
+import type { BackboneUnit } from '../model/convnext.js';
+import { describeBackbone } from '../engine/describe.js';
+import { createSession, ort } from '../engine/ort-session.js';
+import { buildEvalGraph, buildStepGraph, type StepGraph } from '../engine/train-graph.js';
+import type { MaskSpec } from '../engine/onnx-ops.js';
+import { Rng } from '../util/rng.js';
+import type { Weights } from '../weights/weight-map.js';
+import { adamStepSize, KERAS_ADAM, type AdamSettings } from './adam.js';
+
+export interface TrainerOptions {
+  /** How many backbone units (blocks, counting a partial cut block as one) to train. 0 = frozen. */
+  trainableBackboneUnits?: number;
+  learningRate?: number;
+  clipNorm?: number;
+  seed?: number;
+  /** Per-class loss weights (length = classes), e.g. balanced weights in the reference phase 1. */
+  classWeights?: number[];
+  /** ONNX Runtime intra-op threads (default: ort-session.ts's). */
+  threads?: number;
+  /** Also output every gradient (`StepResult.grads`): for tests. */
+  exposeGrads?: boolean;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Correct top-1 predictions in the batch. */
+  correct: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  grads?: Weights;
+}
+
+export interface Batch {
+  data: Float32Array;
+  /** (N, ...one sample's input shape). */
+  shape: number[];
+}
+
+type Session = Awaited<ReturnType<typeof createSession>>;
+
+export class OrtTrainer {
+  readonly trainableUnits: BackboneUnit[];
+  readonly inputShape: number[];
+  learningRate: number;
+  /** Adam's step count (t in its bias correction). */
+  iterations = 0;
+  private steps = 0;
+  private readonly state = new Map<string, Float32Array>();
+  private readonly shapes = new Map<string, number[]>();
+
+  private constructor(
+    readonly config: ConvCutConfig,
+    private readonly graph: StepGraph,
+    private readonly stepSession: Session,
+    private readonly evalSession: Session,
+    weights: Weights,
+    units: BackboneUnit[],
+    inputShape: number[],
+    private readonly opts: TrainerOptions,
+    private readonly classWeights: Float32Array,
+  ) {
+    this.trainableUnits = units;
+    this.inputShape = inputShape;
+    this.learningRate = opts.learningRate ?? 1e-3;
+    for (const [name, w] of weights) {
+      this.state.set(name, Float32Array.from(w.data));
+      this.shapes.set(name, [...w.shape]);
+    }
+    for (const name of graph.params) {
+      const n = this.state.get(name)!.length;
+      this.state.set(`m/${name}`, new Float32Array(n));
+      this.state.set(`v/${name}`, new Float32Array(n));
+      this.shapes.set(`m/${name}`, this.shapes.get(name)!);
+      this.shapes.set(`v/${name}`, this.shapes.get(name)!);
+    }
+  }
+
+  /**
+   * `weights` may hold the whole network; only the trainable part (the head and the last
+   * `trainableBackboneUnits` units) is kept.
+   */
+  static async create(config: ConvCutConfig, weights: Weights, opts: TrainerOptions = {}): Promise<OrtTrainer> {
+    const all = convcutBackbone(config);
+    const n = opts.trainableBackboneUnits ?? 0;
+    if (n < 0 || n > all.length - 1) throw new Error(`trainable backbone units must be 0..${all.length - 1}, got ${n}`);
+    const units = n === 0 ? [] : all.slice(all.length - n);
+    const prefixes = units.map((u) => u.prefix);
+    const isBackbone = (name: string) => all.some((u) => u.prefix && name.startsWith(u.prefix));
+    const used: Weights = new Map([...weights].filter(([name]) => !isBackbone(name) || prefixes.some((p) => name.startsWith(p))));
+    const inputShape = describeBackbone(config, all.slice(0, all.length - n)).outputShape;
+    const adam: AdamSettings = { ...KERAS_ADAM, clipNorm: opts.clipNorm ?? KERAS_ADAM.clipNorm };
+    const graph = buildStepGraph(config, used, { units, inputShape, adam, exposeGrads: opts.exposeGrads });
+    const sessionOpts = { threads: opts.threads };
+    const [stepSession, evalSession] = await Promise.all([
+      createSession(graph.bytes, sessionOpts),
+      createSession(buildEvalGraph(config, used, { units, inputShape }), sessionOpts),
+    ]);
+    const classes = config.head.classes.length;
+    const cw = Float32Array.from(opts.classWeights ?? Array<number>(classes).fill(1));
+    if (cw.length !== classes) throw new Error(`class weights: ${cw.length} values for ${classes} classes`);
+    return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw);
+  }
+
+  private tensor(name: string): ort.Tensor {
+    return new ort.Tensor('float32', this.state.get(name)!, this.shapes.get(name)!);
+  }
+
+  private checkBatch(b: Batch): number {
+    const want = this.inputShape.join('×');
+    if (b.shape.slice(1).join('×') !== want || b.data.length !== b.shape.reduce((p, d) => p * d, 1)) {
+      throw new Error(`training batch of shape ${b.shape.join('×')}: the trainable part takes N×${want}`);
+    }
+    return b.shape[0]!;
+  }
+
+  /**
+   * One optimisation step on a batch. `labels`: class indices, or soft targets (N × classes).
+   * `seed` draws this step's dropout masks; runs derive it from (run seed, phase, epoch, step) so
+   * a resumed run draws the same masks as an unbroken one.
+   */
+  async step(
+    batch: Batch,
+    labels: Int32Array | Float32Array[],
+    seed = (this.opts.seed ?? 0) + this.steps++,
+  ): Promise<StepResult> {
+    const n = this.checkBatch(batch);
+    const classes = this.config.head.classes.length;
+    const targets = new Float32Array(n * classes);
+    for (let i = 0; i < n; i++) {
+      if (Array.isArray(labels)) targets.set(labels[i]!, i * classes);
+      else targets[i * classes + labels[i]!] = 1;
+    }
+    const t = this.iterations + 1;
+    const feeds: Record<string, ort.Tensor> = {
+      input: new ort.Tensor('float32', batch.data, batch.shape),
+      targets: new ort.Tensor('float32', targets, [n, classes]),
+      class_weights: new ort.Tensor('float32', this.classWeights, [classes]),
+      step_size: new ort.Tensor('float32', Float32Array.of(adamStepSize(this.learningRate, t)), []),
+      ...dropoutMasks(this.graph.masks, n, seed),
+    };
+    for (const name of this.stepSession.inputNames) if (!feeds[name]) feeds[name] = this.tensor(name);
+    const out = await this.runNamed(this.stepSession, feeds, 'training step');
+    this.iterations = t;
+    for (const [k, v] of Object.entries(out)) {
+      if (k.startsWith('new/')) this.state.set(k.slice(4), v.data as Float32Array);
+    }
+    let grads: Weights | undefined;
+    if (this.opts.exposeGrads) {
+      grads = new Map(
+        this.graph.params.map((p) => [p, { shape: this.shapes.get(p)!, data: out[`grad/${p}`]!.data as Float32Array }]),
+      );
+    }
+    const scalar = (k: string) => (out[k]!.data as Float32Array)[0]!;
+    return { loss: scalar('loss'), correct: scalar('correct'), gradNorm: scalar('grad_norm'), grads };
+  }
+
+  /** Inference-mode logits and embeddings (dropout off, BatchNorm moving statistics). */
+  async predict(batch: Batch): Promise<{ logits: Float32Array; embedding: Float32Array }> {
+    this.checkBatch(batch);
+    const feeds: Record<string, ort.Tensor> = { input: new ort.Tensor('float32', batch.data, batch.shape) };
+    for (const name of this.evalSession.inputNames) if (!feeds[name]) feeds[name] = this.tensor(name);
+    const out = await this.runNamed(this.evalSession, feeds, 'validation');
+    return { logits: out.logits!.data as Float32Array, embedding: out.embedding!.data as Float32Array };
+  }
+
+  private async runNamed(s: Session, feeds: Record<string, ort.Tensor>, what: string) {
+    try {
+      return await s.run(feeds);
+    } catch (e) {
+      const shapes = Object.entries(feeds)
+        .filter(([k]) => !this.state.has(k))
+        .map(([k, v]) => `${k} ${v.dims.join('×')}`)
+        .join(', ');
+      const msg = (e as Error).message;
+      const oom = /alloc|memory/i.test(msg) ? ' — out of memory: lower --batch-size or train fewer blocks (--finetune)' : '';
+      throw new Error(`${what} failed on ONNX Runtime (${shapes}): ${msg}${oom}`);
+    }
+  }
+
+  /** The trainable part's current parameters and running statistics. */
+  weights(): Weights {
+    const out: Weights = new Map();
+    for (const [name, shape] of this.shapes) {
+      if (name.startsWith('m/') || name.startsWith('v/')) continue;
+      out.set(name, { shape: [...shape], data: Float32Array.from(this.state.get(name)!) });
+    }
+    return out;
+  }
+  setWeights(w: Weights): void {
+    for (const [name, t] of w) {
+      const cur = this.state.get(name);
+      if (!cur || cur.length !== t.data.length) throw new Error(`weights: ${name} does not fit the trainable part`);
+      this.state.set(name, Float32Array.from(t.data));
+    }
+  }
+
+  /** Adam's state as a weight map (saved with resumable runs): `iterations`, `m/<name>`, `v/<name>`. */
+  optimizerState(): Weights {
+    const out: Weights = new Map([['iterations', { shape: [], data: Float32Array.of(this.iterations) }]]);
+    for (const p of this.graph.params)
+      for (const slot of ['m', 'v'])
+        out.set(`${slot}/${p}`, { shape: [...this.shapes.get(p)!], data: Float32Array.from(this.state.get(`${slot}/${p}`)!) });
+    return out;
+  }
+  setOptimizerState(state: Weights): void {
+    const get = (k: string) => {
+      const w = state.get(k);
+      if (!w) throw new Error(`optimizer state lacks "${k}" (saved by another convcut version?); start the run afresh`);
+      return w;
+    };
+    this.iterations = get('iterations').data[0]!;
+    for (const p of this.graph.params)
+      for (const slot of ['m', 'v']) this.state.set(`${slot}/${p}`, Float32Array.from(get(`${slot}/${p}`).data));
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.stepSession.release(), this.evalSession.release()]);
+  }
+}
+
+/** keep/(1 − rate) masks for one step, drawn in mask order from the step's seed. */
+export function dropoutMasks(masks: MaskSpec[], n: number, seed: number): Record<string, ort.Tensor> {
+  const rng = new Rng(seed);
+  const out: Record<string, ort.Tensor> = {};
+  for (const m of masks) {
+    const shape = [n, ...m.shape.slice(1)];
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const keep = Math.fround(1 / (1 - m.rate));
+    for (let i = 0; i < data.length; i++) data[i] = rng.next() >= m.rate ? keep : 0;
+    out[m.name] = new ort.Tensor('float32', data, shape);
+  }
+  return out;
+}
