@@ -1,16 +1,14 @@
 /**
- * One definition, two engines: TensorFlow.js and the ONNX graph convcut writes (run by ONNX
- * Runtime) give the same full-model outputs; the default attention never mixes images.
+ * One definition, two graph formulations: the inference graph convcut exports (constant weights,
+ * NCHW convolutions, folded BatchNorm) and the graph training builds (weights as inputs, patch
+ * convolutions, Gemm layers) give the same full-model outputs; the default attention never mixes images.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import { initTf, tf } from '../src/engine/tfjs-backend.js';
-import { TfjsOps, TfjsParams } from '../src/engine/tfjs-ops.js';
+import { describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import type { AttentionMode, ConvCutConfig } from '../src/model/config.js';
-import { convcutForward } from '../src/model/convcut.js';
 import { initWeights, type Weights } from '../src/weights/weight-map.js';
-import { fakeImages, maxAbsDiff, smallConfig } from './helpers.js';
+import { fakeImages, maxAbsDiff, runAsTrained, smallConfig } from './helpers.js';
 
 const S = 112;
 
@@ -26,15 +24,8 @@ function weightsFor(cfg: ConvCutConfig, seed = 3): Weights {
   return w;
 }
 
-function tfjsLogits(cfg: ConvCutConfig, w: Weights, images: Float32Array, n: number): Float32Array {
-  const params = new TfjsParams(w);
-  try {
-    return tf.tidy(
-      () => convcutForward(new TfjsOps(params, false), tf.tensor(images, [n, S, S, 3]), cfg).logits.dataSync() as Float32Array,
-    );
-  } finally {
-    params.dispose();
-  }
+function trainedLogits(cfg: ConvCutConfig, w: Weights, images: Float32Array, n: number): Promise<Float32Array> {
+  return runAsTrained(cfg, w, { data: images, shape: [n, S, S, 3] }, 'full');
 }
 
 async function ortLogits(model: ConvCutModel, images: Float32Array, n: number): Promise<Float32Array> {
@@ -45,11 +36,7 @@ function rows(data: Float32Array, classes: number): Float32Array[] {
   return Array.from({ length: data.length / classes }, (_, i) => data.slice(i * classes, (i + 1) * classes));
 }
 
-describe('tfjs and ONNX Runtime run the same network', () => {
-  beforeAll(async () => {
-    await initTf('wasm');
-  });
-
+describe('the exported and the training graph run the same network', () => {
   const variants: [string, Parameters<typeof smallConfig>[0]][] = [
     ['token attention (default)', {}],
     ['batch attention + LayerNorm (reference phase 1)', { head: { attention: 'batch', layerNorm: true } }],
@@ -61,7 +48,7 @@ describe('tfjs and ONNX Runtime run the same network', () => {
       const w = weightsFor(cfg);
       const images = fakeImages(4, S);
       const model = await ConvCutModel.fromWeights(cfg, w);
-      const diff = maxAbsDiff(tfjsLogits(cfg, w, images, 4), await ortLogits(model, images, 4));
+      const diff = maxAbsDiff(await trainedLogits(cfg, w, images, 4), await ortLogits(model, images, 4));
       expect(diff).toBeLessThan(1e-4);
       await model.dispose();
     });
@@ -69,10 +56,6 @@ describe('tfjs and ONNX Runtime run the same network', () => {
 });
 
 describe('attention modes', () => {
-  beforeAll(async () => {
-    await initTf('wasm');
-  });
-
   it('token (default): per-image logits are identical for batch sizes 1, 7, 16 and under shuffling', async () => {
     const cfg = smallConfig();
     const w = weightsFor(cfg);
@@ -92,9 +75,9 @@ describe('attention modes', () => {
     order.forEach((src, dst) => shuffled.set(images.subarray(src * per, (src + 1) * per), dst * per));
     const out = rows(await ortLogits(model, shuffled, 16), k);
     order.forEach((src, dst) => expect(maxAbsDiff(out[dst]!, all16[src]!)).toBeLessThan(1e-5));
-    // and the tfjs engine agrees that batch size does not matter
-    const t16 = rows(tfjsLogits(cfg, w, images, 16), k);
-    expect(maxAbsDiff(tfjsLogits(cfg, w, images.subarray(3 * per, 4 * per), 1), t16[3]!)).toBeLessThan(1e-5);
+    // and the training graph agrees that batch size does not matter
+    const t16 = rows(await trainedLogits(cfg, w, images, 16), k);
+    expect(maxAbsDiff(await trainedLogits(cfg, w, images.subarray(3 * per, 4 * per), 1), t16[3]!)).toBeLessThan(1e-5);
     await model.dispose();
   });
 

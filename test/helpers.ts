@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { makeConfig, type ConvCutOptions } from '../src/model/config.js';
+import { createSession, ort } from '../src/engine/ort-session.js';
+import { onnx, OnnxOps } from '../src/engine/onnx-ops.js';
+import { makeConfig, type ConvCutConfig, type ConvCutOptions } from '../src/model/config.js';
+import { convcutBackbone, convcutHead } from '../src/model/convcut.js';
+import { runUnits } from '../src/model/convnext.js';
+import type { Weights } from '../src/weights/weight-map.js';
 import { decodeNpy, type NdArray } from '../src/util/npy.js';
 
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -52,4 +57,41 @@ export async function convcut(...args: string[]): Promise<{ stdout: string; stde
     const err = e as { stdout: string; stderr: string; code: number };
     return { stdout: err.stdout, stderr: err.stderr, code: err.code };
   }
+}
+
+/**
+ * The network run as the training engine builds it: every parameter a graph input (the patch
+ * formulation of kernel = stride convs, Gemm dense layers), on ONNX Runtime. `training`: training
+ * semantics (BatchNorm batch statistics; dropout masks of ones).
+ */
+export async function runAsTrained(
+  cfg: ConvCutConfig,
+  weights: Weights,
+  input: { data: Float32Array; shape: number[] },
+  part: 'backbone' | 'full',
+  training = false,
+): Promise<Float32Array> {
+  const ops = new OnnxOps(weights, { paramInputs: new Set(weights.keys()), training });
+  const x = ops.g.input('input', [-1, ...input.shape.slice(1)]);
+  const features = runUnits(ops, { ...x, layout: 'nhwc' as const }, convcutBackbone(cfg));
+  ops.output(part === 'backbone' ? features : convcutHead(ops, features, cfg).logits, 'out');
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 't', node: ops.g.nodes, initializer: ops.g.initializers, input: ops.g.inputs, output: ops.g.outputs },
+  }).finish();
+  const session = await createSession(bytes, { threads: 1 });
+  const n = input.shape[0]!;
+  const feeds: Record<string, ort.Tensor> = { input: new ort.Tensor('float32', input.data, input.shape) };
+  for (const m of ops.masks) {
+    const shape = [n, ...m.shape.slice(1)];
+    feeds[m.name] = new ort.Tensor('float32', new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
+  }
+  for (const name of session.inputNames) {
+    const w = weights.get(name);
+    if (w) feeds[name] = new ort.Tensor('float32', w.data, w.shape);
+  }
+  const out = (await session.run(feeds)).out!.data as Float32Array;
+  await session.release();
+  return out;
 }

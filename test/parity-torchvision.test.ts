@@ -1,22 +1,19 @@
 /**
  * Parity with torchvision's ConvNeXt: reference outputs computed by scripts/make-torch-fixtures.py
  * (Debian's python3-torch) for the `test` ConvNeXt with random weights. convcut loads the same
- * weights in torchvision, timm and Keras-h5 layouts and must match on both engines.
+ * weights in torchvision, timm and Keras-h5 layouts and must match, as exported for inference and as
+ * the training graph builds it.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeBackbone } from '../src/engine/describe.js';
-import { initTf, tf } from '../src/engine/tfjs-backend.js';
-import { TfjsOps, TfjsParams } from '../src/engine/tfjs-ops.js';
 import { BackboneRunner } from '../src/infer/features.js';
 import { makeConfig } from '../src/model/config.js';
-import { convcutBackbone } from '../src/model/convcut.js';
-import { runUnits } from '../src/model/convnext.js';
 import { loadPretrained } from '../src/weights/load-pretrained.js';
 import type { Weights } from '../src/weights/weight-map.js';
-import { FIXTURES, fixtureNpy, maxAbsDiff } from './helpers.js';
+import { FIXTURES, fixtureNpy, maxAbsDiff, runAsTrained } from './helpers.js';
 import { writeKerasConvNeXt } from './keras-writer.js';
 
 const images = fixtureNpy('torchvision/images.npy');
@@ -33,40 +30,24 @@ async function ortFeatures(cut: string, weights: Weights): Promise<Float32Array>
   return out.data;
 }
 
-function tfjsFeatures(cut: string, weights: Weights, training: boolean): Float32Array {
-  const params = new TfjsParams(weights);
-  try {
-    // training=true exercises the differentiable formulation of the 7×7 depthwise conv (no dropout in the backbone).
-    return tf.tidy(
-      () =>
-        runUnits(
-          new TfjsOps(params, training),
-          tf.tensor(images.data, images.shape),
-          convcutBackbone(configFor(cut)),
-        ).dataSync() as Float32Array,
-    );
-  } finally {
-    params.dispose();
-  }
+/** The backbone as training builds it: weights as inputs (patch convs, Gemm), inference or training semantics. */
+function trainedFeatures(cut: string, weights: Weights, training: boolean): Promise<Float32Array> {
+  return runAsTrained(configFor(cut), weights, { data: images.data, shape: images.shape }, 'backbone', training);
 }
 
 describe('parity with torchvision ConvNeXt (test size, random weights)', () => {
-  beforeAll(async () => {
-    await initTf('wasm');
-  });
-
   for (const [cut, ref] of CUTS) {
     const expected = fixtureNpy(ref);
     const specs = describeBackbone(configFor(cut)).specs;
 
-    it(`torchvision and timm files load and match at ${cut} on ONNX Runtime and tfjs (≤ 1e-4)`, async () => {
+    it(`torchvision and timm files load and match at ${cut} as exported and as trained (≤ 1e-4)`, async () => {
       for (const file of ['torchvision.safetensors', 'timm.safetensors']) {
         const { weights, format, dropped } = await loadPretrained(path.join(FIXTURES, 'torchvision', file), specs);
         expect(format).toBe(file.split('.')[0]);
         expect(dropped).toBeGreaterThan(0); // stage 3 and, for cut_layernorm, the rest of stage 2
         expect(maxAbsDiff(await ortFeatures(cut, weights), expected.data)).toBeLessThan(1e-4);
-        expect(maxAbsDiff(tfjsFeatures(cut, weights, false), expected.data)).toBeLessThan(1e-4);
-        expect(maxAbsDiff(tfjsFeatures(cut, weights, true), expected.data)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(await trainedFeatures(cut, weights, false), expected.data)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(await trainedFeatures(cut, weights, true), expected.data)).toBeLessThan(1e-4);
       }
       expect(describeBackbone(configFor(cut)).outputShape).toEqual(expected.shape.slice(1));
     });

@@ -35,9 +35,9 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     expect(ck.meta.config.head.attention).toBe('token');
     const split = JSON.parse(readFileSync(path.join(root, 'e2e', 'split.json'), 'utf8'));
     expect(split).toMatchObject({ seed: 3, source: 'carved', fraction: 0.1 });
-    // The whole network trains here (the first training in this file), so tfjs runs one wasm thread per core, up to 4.
+    // How it ran: ONNX Runtime, every core by default.
     const run = JSON.parse(readFileSync(path.join(root, 'e2e', 'run.json'), 'utf8'));
-    expect(run.engine).toEqual({ tfjs: 'wasm', wasmThreads: Math.max(1, Math.min(availableParallelism(), 4)) });
+    expect(run.engine).toEqual({ training: 'onnxruntime-node (cpu)', threads: availableParallelism() });
     expect(
       readFileSync(path.join(root, 'e2e', 'log.jsonl'), 'utf8')
         .trim()

@@ -22,11 +22,7 @@ function separableConv<T>(ops: Ops<T>, x: T, name: string, filters: number, kern
   return ops.relu(pw);
 }
 
-/** The first separable conv's patches: what a taps input (engine/detail-taps.ts) must be cut for. */
-export const DETAIL_FIRST_PATCH = { kernel: 4, padding: 'same' } as const;
-
 export function detailExtraction<T>(ops: Ops<T>, x: T, filters: number): T {
-  const { kernel, padding } = DETAIL_FIRST_PATCH;
-  const y = separableConv(ops, x, 'detail.sep1', filters, kernel, padding);
+  const y = separableConv(ops, x, 'detail.sep1', filters, 4, 'same');
   return separableConv(ops, y, 'detail.sep2', filters, 2, 'valid');
 }

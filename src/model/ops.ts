@@ -1,12 +1,12 @@
 /**
  * The small set of operations the Conv-cut network is written against.
  *
- * The network (src/model/*) is defined once, as functions of an `Ops` implementation. Three engines
+ * The network (src/model/*) is defined once, as functions of an `Ops` implementation. Two engines
  * implement it:
  * - `ShapeOps` (src/engine/shape-ops.ts): tracks shapes only; yields the parameter list, output
  *   shapes and multiply-accumulate counts without allocating weights.
- * - `TfjsOps` (src/engine/tfjs-ops.ts): computes with TensorFlow.js, with gradients (training).
- * - `OnnxOps` (src/engine/onnx-ops.ts): records ONNX nodes, executed by ONNX Runtime.
+ * - `OnnxOps` (src/engine/onnx-ops.ts): records ONNX nodes, executed by ONNX Runtime — the inference
+ *   graph, or (training) the forward graph with its gradients and the optimiser step.
  *
  * Conventions: image tensors are channels-last (N, H, W, C); `dense`, `layerNorm`, `batchNorm`,
  * `scale` and `softmax` act on the last axis. Parameters are named by the op call

@@ -42,7 +42,8 @@ export class FeatureLoader {
       if (!this.pending.size) this.worker.unref();
     });
     this.worker.on('error', (e) => {
-      for (const done of this.pending.values()) done({ id: -1, buffer: new ArrayBuffer(0), error: { file: '(feature loader)', message: e.message } });
+      for (const done of this.pending.values())
+        done({ id: -1, buffer: new ArrayBuffer(0), error: { file: '(feature loader)', message: e.message } });
       this.pending.clear();
     });
     this.worker.unref();

@@ -129,12 +129,14 @@ export class OrtTrainer {
   /**
    * One optimisation step on a batch. `labels`: class indices, or soft targets (N × classes).
    * `seed` draws this step's dropout masks; runs derive it from (run seed, phase, epoch, step) so
-   * a resumed run draws the same masks as an unbroken one.
+   * a resumed run draws the same masks as an unbroken one. `masks` (by mask input name) replaces
+   * drawn masks (tests that compare with another framework's fixed masks).
    */
   async step(
     batch: Batch,
     labels: Int32Array | Float32Array[],
     seed = (this.opts.seed ?? 0) + this.steps++,
+    masks?: Record<string, Float32Array>,
   ): Promise<StepResult> {
     const n = this.checkBatch(batch);
     const classes = this.config.head.classes.length;
@@ -151,6 +153,10 @@ export class OrtTrainer {
       step_size: new ort.Tensor('float32', Float32Array.of(adamStepSize(this.learningRate, t)), []),
       ...dropoutMasks(this.graph.masks, n, seed),
     };
+    for (const [name, data] of Object.entries(masks ?? {})) {
+      if (!feeds[name]) throw new Error(`mask ${name}: the step graph has no such input`);
+      feeds[name] = new ort.Tensor('float32', data, feeds[name].dims);
+    }
     for (const name of this.stepSession.inputNames) if (!feeds[name]) feeds[name] = this.tensor(name);
     const out = await this.runNamed(this.stepSession, feeds, 'training step');
     this.iterations = t;
@@ -186,7 +192,7 @@ export class OrtTrainer {
         .join(', ');
       const msg = (e as Error).message;
       const oom = /alloc|memory/i.test(msg) ? ' — out of memory: lower --batch-size or train fewer blocks (--finetune)' : '';
-      throw new Error(`${what} failed on ONNX Runtime (${shapes}): ${msg}${oom}`);
+      throw new Error(`${what} failed on ONNX Runtime (${shapes}): ${msg}${oom}`, { cause: e });
     }
   }
 
