@@ -109,10 +109,27 @@ export class OnnxGraph {
     this.inputs.push(valueInfo(name, shape, elemType));
     return { name, shape };
   }
+  /**
+   * Publishes `x` as graph output `name`. The node that computes `x` is renamed to write `name`
+   * itself (so ONNX Runtime can write it straight into a caller's pre-allocated buffer); an input,
+   * a constant or a tensor already published gets an Identity.
+   */
   output(name: string, x: V, elemType: number = FLOAT): void {
-    this.nodes.push({ opType: 'Identity', input: [x.name], output: [name], name: `out_${name}` });
+    const producer = this.published.has(x.name) ? undefined : this.nodes.find((n) => n.output?.includes(x.name));
+    if (producer) {
+      for (const n of this.nodes) {
+        n.input = n.input!.map((i) => (i === x.name ? name : i));
+        n.output = n.output!.map((o) => (o === x.name ? name : o));
+      }
+      this.renamed.set(x.name, name);
+    } else {
+      this.nodes.push({ opType: 'Identity', input: [this.renamed.get(x.name) ?? x.name], output: [name], name: `out_${name}` });
+    }
+    this.published.add(producer ? name : x.name);
     this.outputs.push(valueInfo(name, x.shape, elemType));
   }
+  private readonly published = new Set<string>();
+  private readonly renamed = new Map<string, string>();
 
   // ---- the tape
 

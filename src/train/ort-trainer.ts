@@ -59,7 +59,11 @@ export class OrtTrainer {
   iterations = 0;
   private steps = 0;
   private readonly state = new Map<string, Float32Array>();
+  /** The step's second set of state buffers (see `step`). */
+  private readonly spare = new Map<string, Float32Array>();
   private readonly shapes = new Map<string, number[]>();
+  /** State the step graph outputs a new value of: parameters, moments, running statistics. */
+  private readonly stateOutputs: string[];
 
   private constructor(
     readonly config: ConvCutConfig,
@@ -79,6 +83,7 @@ export class OrtTrainer {
       this.state.set(name, Float32Array.from(w.data));
       this.shapes.set(name, [...w.shape]);
     }
+    this.stateOutputs = [...graph.params.flatMap((p) => [p, `m/${p}`, `v/${p}`]), ...graph.stats];
     for (const name of graph.params) {
       const n = this.state.get(name)!.length;
       this.state.set(`m/${name}`, new Float32Array(n));
@@ -158,10 +163,20 @@ export class OrtTrainer {
       feeds[name] = new ort.Tensor('float32', data, feeds[name].dims);
     }
     for (const name of this.stepSession.inputNames) if (!feeds[name]) feeds[name] = this.tensor(name);
-    const out = await this.runNamed(this.stepSession, feeds, 'training step');
+    // The new state is written into the spare set of buffers, which then becomes the current one:
+    // no allocation and no copy per step.
+    const fetches: Record<string, ort.Tensor> = {};
+    for (const name of this.stateOutputs) {
+      let spare = this.spare.get(name);
+      if (!spare) this.spare.set(name, (spare = new Float32Array(this.state.get(name)!.length)));
+      fetches[`new/${name}`] = new ort.Tensor('float32', spare, this.shapes.get(name)!);
+    }
+    const out = await this.runNamed(this.stepSession, feeds, 'training step', fetches);
     this.iterations = t;
-    for (const [k, v] of Object.entries(out)) {
-      if (k.startsWith('new/')) this.state.set(k.slice(4), v.data as Float32Array);
+    for (const name of this.stateOutputs) {
+      const cur = this.state.get(name)!;
+      this.state.set(name, this.spare.get(name)!);
+      this.spare.set(name, cur);
     }
     let grads: Weights | undefined;
     if (this.opts.exposeGrads) {
@@ -182,9 +197,13 @@ export class OrtTrainer {
     return { logits: out.logits!.data as Float32Array, embedding: out.embedding!.data as Float32Array };
   }
 
-  private async runNamed(s: Session, feeds: Record<string, ort.Tensor>, what: string) {
+  private async runNamed(s: Session, feeds: Record<string, ort.Tensor>, what: string, fetches?: Record<string, ort.Tensor>) {
     try {
-      return await s.run(feeds);
+      if (!fetches) return await s.run(feeds);
+      // Outputs not pre-allocated (loss, counts, gradients) are fetched too, allocated by ORT.
+      const all: Record<string, ort.Tensor | null> = { ...fetches };
+      for (const name of s.outputNames) if (!(name in all)) all[name] = null;
+      return await s.run(feeds, all as ort.InferenceSession.FetchesType);
     } catch (e) {
       const shapes = Object.entries(feeds)
         .filter(([k]) => !this.state.has(k))
@@ -209,7 +228,7 @@ export class OrtTrainer {
     for (const [name, t] of w) {
       const cur = this.state.get(name);
       if (!cur || cur.length !== t.data.length) throw new Error(`weights: ${name} does not fit the trainable part`);
-      this.state.set(name, Float32Array.from(t.data));
+      cur.set(t.data);
     }
   }
 
@@ -229,7 +248,7 @@ export class OrtTrainer {
     };
     this.iterations = get('iterations').data[0]!;
     for (const p of this.graph.params)
-      for (const slot of ['m', 'v']) this.state.set(`${slot}/${p}`, Float32Array.from(get(`${slot}/${p}`).data));
+      for (const slot of ['m', 'v']) this.state.get(`${slot}/${p}`)!.set(get(`${slot}/${p}`).data);
   }
 
   async dispose(): Promise<void> {
