@@ -46,7 +46,7 @@ export function fakeImages(n: number, s: number, seed = 1): Float32Array {
   return out;
 }
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'convcut.js');
+export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'convcut.js');
 
 /** Run the `convcut` CLI as a user would; never throws on a non-zero exit. */
 export async function convcut(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {

@@ -2,7 +2,8 @@
  * The user-facing pipeline on synthetic faces written in the real RAF-DB layout:
  * train → checkpoint → eval → predict, resume, the feature cache, the reference recipe and protocol.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +11,12 @@ import { writeSyntheticRafdb } from '../src/data/synthetic.js';
 import { describeBackbone } from '../src/engine/describe.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { makeConfig } from '../src/model/config.js';
-import { train, TrainingHalted, type TrainOptions } from '../src/train/train.js';
+import { train, TrainingHalted, type TrainEvent, type TrainOptions } from '../src/train/train.js';
+import { readRunStateMeta, type RunStateMeta } from '../src/train/run-state.js';
 import { loadCheckpoint } from '../src/weights/checkpoint.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
 import { initWeights, transposeData } from '../src/weights/weight-map.js';
-import { convcut } from './helpers.js';
+import { BIN, convcut } from './helpers.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'convcut-pipeline-'));
 const data = path.join(root, 'data');
@@ -90,21 +92,61 @@ describe('end to end: train → checkpoint → eval → predict', () => {
 });
 
 describe('resume', () => {
-  it('a run killed mid-epoch and resumed ends with the same weights as an unbroken run', async () => {
-    const base = { ...small, data, finetune: 1, epochs: 3, saveEvery: 4, lr: 2e-3 } satisfies Partial<TrainOptions>;
-    const a = await train({ ...base, out: path.join(root, 'unbroken') });
-    // 441 training images / 16 = 28 steps per epoch: halt in epoch 1 after its step 5 (last save before step 4).
-    await expect(train({ ...base, out: path.join(root, 'broken'), haltAfterSteps: 34 })).rejects.toThrow(TrainingHalted);
+  const base = { ...small, data, finetune: 1, epochs: 3, saveEvery: 4, lr: 2e-3 } satisfies Partial<TrainOptions>;
+  let unbroken: Awaited<ReturnType<typeof train>>;
+  const sameWeights = async (a: string, b: string) => {
+    const [wa, wb] = await Promise.all([loadCheckpoint(a), loadCheckpoint(b)]);
+    for (const [k, v] of wa.weights) expect(Array.from(wb.weights.get(k)!.data), k).toEqual(Array.from(v.data));
+  };
+
+  it('a run stopped mid-epoch (its signal) and resumed ends with the same weights as an unbroken run', async () => {
+    unbroken = await train({ ...base, out: path.join(root, 'unbroken') });
+    // 441 training images / 16 = 28 steps per epoch: stop in epoch 1 after its step 6.
+    const stop = new AbortController();
+    let steps = 0;
+    const onEvent = (e: TrainEvent) => e.kind === 'step' && ++steps === 34 && stop.abort();
+    await expect(train({ ...base, out: path.join(root, 'broken'), signal: stop.signal, onEvent })).rejects.toThrow(
+      TrainingHalted,
+    );
     await expect(train({ ...base, out: path.join(root, 'broken') })).rejects.toThrow(/already holds a run.*--resume/);
     const b = await train({ ...base, out: path.join(root, 'broken'), resume: true });
     expect(b.history.map((h) => [h.epoch, h.loss, h.val_accuracy])).toEqual(
-      a.history.map((h) => [h.epoch, h.loss, h.val_accuracy]),
+      unbroken.history.map((h) => [h.epoch, h.loss, h.val_accuracy]),
     );
-    const [wa, wb] = await Promise.all([loadCheckpoint(a.checkpoint), loadCheckpoint(b.checkpoint)]);
-    for (const [k, v] of wa.weights) expect(Array.from(wb.weights.get(k)!.data), k).toEqual(Array.from(v.data));
+    await sameWeights(unbroken.checkpoint, b.checkpoint);
     await expect(train({ ...base, lr: 1e-3, out: path.join(root, 'broken'), resume: true })).rejects.toThrow(
       /different settings/,
     );
+  });
+
+  it('convcut train killed with SIGKILL mid-epoch resumes from its last save to the same weights', async () => {
+    const out = path.join(root, 'killed');
+    const args = [...['--backbone', 'test', '--cut', 'stage_1', '--input-size', '112', '--detail-filters', '32', '--seed', '3']];
+    args.push('--finetune', '1', '--epochs', '3', '--lr', '2e-3', '--save-every', '4', '--no-test', '-o', out);
+    const child = spawn(process.execPath, [BIN, 'train', data, ...args], { stdio: 'ignore' });
+    // Kill it once the state of step 8 of epoch 1 is on disk: in the middle of an epoch, between saves.
+    const state = path.join(out, 'state.safetensors');
+    const killedAt = await new Promise<RunStateMeta['position']>((resolve, reject) => {
+      child.on('exit', () => reject(new Error('convcut train ended before it could be killed')));
+      const poll = setInterval(() => {
+        if (!existsSync(state)) return;
+        const meta = readRunStateMeta(state);
+        if (meta && meta.position.epoch === 1 && meta.position.step >= 8) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve(meta.position);
+        }
+      }, 5);
+    });
+    expect(killedAt.epoch).toBe(1);
+    const resumed = await convcut('train', data, ...args, '--resume');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await sameWeights(unbroken.checkpoint, path.join(out, 'best.safetensors'));
+    const log = readFileSync(path.join(out, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log.map((r: { epoch: number }) => r.epoch)).toEqual([0, 1, 2]);
   });
 });
 

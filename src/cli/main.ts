@@ -36,5 +36,5 @@ try {
 } catch (e) {
   const err = e as Error;
   console.error(`convcut: ${process.env.CONVCUT_DEBUG ? err.stack : err.message}`);
-  process.exit(1);
+  process.exit(err.name === 'TrainingHalted' ? 130 : 1); // 130: stopped by Ctrl-C, as shells report it
 }

@@ -7,7 +7,7 @@ export function registerTrain(program: Command): void {
     program
       .command('train')
       .description(
-        'train Conv-cut on a data set: frozen backbone features cached by ONNX Runtime, head (and optionally last blocks) trained with TensorFlow.js',
+        'train Conv-cut on a data set, on ONNX Runtime: frozen backbone features computed once and cached, the head (and optionally the last blocks) trained from them',
       )
       .argument(
         '<data>',
@@ -34,7 +34,13 @@ export function registerTrain(program: Command): void {
     .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
     .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
     .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', wholeNumber(0), 0)
-    .option('--resume', 'continue an interrupted run in --out with the same options')
+    .option('--resume', 'continue an interrupted run in --out with the same options (Ctrl-C saves the state first)')
+    .option(
+      '--save-every <n>',
+      'also save the resumable state every n steps (it is always saved at epoch ends)',
+      wholeNumber(1),
+      200,
+    )
     .option('--threads <n>', 'ONNX Runtime threads (default: every core, or CONVCUT_ORT_THREADS)', wholeNumber(1))
     .option('--no-test', 'do not evaluate the best checkpoint on the test split at the end')
     .addHelpText(
@@ -56,6 +62,12 @@ Examples:
       const { trainProgress } = await import('./train-progress.js');
       // Numeric options arrive as numbers (cli/arg-parsers.ts), or undefined where they have no default.
       const num = (k: string) => o[k] as number | undefined;
+      // Ctrl-C stops after the step in progress and saves the state there (a second Ctrl-C kills).
+      const stop = new AbortController();
+      process.once('SIGINT', () => {
+        console.error('\nstopping after this step (Ctrl-C again to kill)…');
+        stop.abort();
+      });
       const result = await train({
         data,
         out: o.out as string,
@@ -79,7 +91,8 @@ Examples:
         seed: num('seed'),
         resume: Boolean(o.resume),
         threads: num('threads'),
-        saveEvery: 200,
+        saveEvery: num('saveEvery'),
+        signal: stop.signal,
         onEvent: trainProgress(),
       });
       console.log(

@@ -4,7 +4,7 @@
  * callback counters, the position (phase, epoch, step) and the running epoch statistics.
  * One safetensors file, written atomically.
  */
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { decodeSafetensors, encodeSafetensors } from '../weights/safetensors.js';
 import type { Weights } from '../weights/weight-map.js';
@@ -57,4 +57,25 @@ export async function loadRunState(file: string): Promise<RunState | undefined> 
     optimizer: pick('opt/'),
     best: best.size ? best : undefined,
   };
+}
+
+/** Only the position, statistics and history of a saved state (undefined if there is none). */
+export function readRunStateMeta(file: string): RunStateMeta | undefined {
+  if (!existsSync(file)) return undefined;
+  const { metadata } = decodeSafetensors(readFileSync(file), file);
+  return metadata.convcut_run_state ? (JSON.parse(metadata.convcut_run_state) as RunStateMeta) : undefined;
+}
+
+/** Where a run's state lives: one file, written atomically by `save`. */
+export class RunStore {
+  constructor(readonly file: string) {}
+  exists(): boolean {
+    return existsSync(this.file);
+  }
+  load(): Promise<RunState | undefined> {
+    return loadRunState(this.file);
+  }
+  save(s: RunState): Promise<void> {
+    return saveRunState(this.file, s);
+  }
 }

@@ -1,0 +1,253 @@
+/**
+ * One phase of a recipe (the default recipe has one; the reference has two): its trainer, its
+ * callbacks (early stopping, LR schedule), and its epochs — the steps over the training set, then
+ * validation, checkpoint selection, the log and the saved state.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { hflip } from '../data/augment.js';
+import type { Sample } from '../data/dataset.js';
+import { decodeMany, stackImages } from '../data/image.js';
+import { paramSpecs } from '../engine/describe.js';
+import { validateOnFeatures } from '../eval/validate.js';
+import type { ConvCutConfig } from '../model/config.js';
+import { deriveSeed, Rng } from '../util/rng.js';
+import { saveCheckpoint } from '../weights/checkpoint.js';
+import type { Weights } from '../weights/weight-map.js';
+import type { Variant } from './feature-cache.js';
+import type { LoadedBatch } from './feature-loader.js';
+import { TrainingHalted, type EpochRecord } from './options.js';
+import { OrtTrainer } from './ort-trainer.js';
+import type { Run, RunData, RunFeatures, RunModel } from './prepare.js';
+import type { PhaseSpec } from './recipes.js';
+import type { RunStateMeta } from './run-state.js';
+import { balancedClassWeights, EarlyStopping, inverseTimeDecay, ReduceLROnPlateau } from './schedule.js';
+
+/** What a phase hands on: the trainable weights it ended with and where the next phase starts. */
+export interface PhaseEnd {
+  config: ConvCutConfig;
+  trainable: Weights;
+  nextEpoch: number;
+}
+
+/** The phase's live state: exactly what a resume restores (saved by `saveState`). */
+class PhaseState {
+  lr: number;
+  epochStats = { loss: 0, correct: 0, seen: 0 };
+  /** Next step of the epoch being trained (0 = its start). */
+  startStep = 0;
+  bestVal = -Infinity;
+  best?: Weights;
+  readonly early: EarlyStopping;
+  readonly plateau?: ReduceLROnPlateau;
+
+  constructor(phase: PhaseSpec, saved?: RunStateMeta, best?: Weights) {
+    this.lr = phase.lr;
+    this.early = new EarlyStopping(phase.earlyStop.patience, phase.earlyStop.minDelta);
+    const s = phase.schedule;
+    if (s.kind === 'plateau') this.plateau = new ReduceLROnPlateau(s.factor, s.patience, s.minLr);
+    if (!saved) return;
+    Object.assign(this.early, saved.earlyStop);
+    if (this.plateau && saved.plateau) Object.assign(this.plateau, saved.plateau);
+    this.lr = saved.lr;
+    this.bestVal = saved.bestVal;
+    this.best = best;
+    this.epochStats = saved.epochStats;
+    this.startStep = saved.position.step;
+  }
+}
+
+export async function runPhase(
+  run: Run,
+  data: RunData,
+  model: RunModel,
+  feats: RunFeatures,
+  pi: number,
+  start: { trainable: Weights; epoch: number },
+  history: EpochRecord[],
+): Promise<PhaseEnd> {
+  const { recipe, o } = run;
+  const phase = recipe.phases[pi]!;
+  const config: ConvCutConfig = { ...model.config, head: { ...model.config.head, ...phase.head } };
+  const resuming = run.resumed && pi === (run.resumed.meta.position.phase ?? 0) ? run.resumed : undefined;
+  // Phase changes may drop head layers (the reference's LayerNorm): keep what this phase's head has.
+  const names = new Set(paramSpecs(config).map((s) => s.name));
+  const initial = new Map([...(resuming?.weights ?? start.trainable)].filter(([k]) => names.has(k)));
+  const classWeights = balancedClassWeights(
+    feats.train.map((s) => s.label),
+    data.classes.length,
+  );
+  const trainer = await OrtTrainer.create(config, initial, {
+    trainableBackboneUnits: model.trainableUnits,
+    learningRate: phase.lr,
+    clipNorm: 3.0,
+    classWeights: phase.classWeights ? classWeights : undefined,
+    threads: o.threads,
+  });
+  try {
+    if (resuming?.optimizer.size) trainer.setOptimizerState(resuming.optimizer);
+    const state = new PhaseState(phase, resuming?.meta, resuming?.best);
+    const saveState = (epoch: number, step: number) =>
+      run.store.save({
+        meta: {
+          position: { phase: pi, epoch, step },
+          lr: state.lr,
+          epochStats: state.epochStats,
+          earlyStop: { best: state.early.best, bestEpoch: state.early.bestEpoch, wait: state.early.wait },
+          plateau: state.plateau ? { best: state.plateau.best, wait: state.plateau.wait } : undefined,
+          bestVal: state.bestVal,
+          history: history as unknown as Record<string, unknown>[],
+          settingsHash: run.settingsHash,
+        },
+        weights: trainer.weights(),
+        optimizer: trainer.optimizerState(),
+        best: state.best,
+      });
+
+    let epoch = start.epoch;
+    for (; epoch < phase.endEpoch; epoch++) {
+      const t0 = Date.now();
+      if (phase.schedule.kind === 'inverse-time') state.lr = inverseTimeDecay(phase.lr, epoch, phase.schedule.decayEpochs);
+      trainer.learningRate = state.lr;
+      await trainEpoch(run, feats, trainer, state, pi, epoch, saveState);
+      state.startStep = 0;
+      const record = await endEpoch(run, data, model, feats, trainer, state, config, pi, epoch, (Date.now() - t0) / 1000);
+      history.push(record.record);
+      await fs.appendFile(path.join(o.out, 'log.jsonl'), JSON.stringify(record.record) + '\n');
+      run.emit({ kind: 'epoch-end', record: record.record });
+      state.epochStats = { loss: 0, correct: 0, seen: 0 };
+      if (record.stop) {
+        epoch++;
+        break;
+      }
+      await saveState(epoch + 1, 0);
+    }
+    if (phase.earlyStop.restoreBest && state.best) trainer.setWeights(state.best);
+    // Keras' initial_epoch for the next phase: from the best epoch of this one.
+    const restored = phase.earlyStop.restoreBest && state.early.bestEpoch >= 0;
+    return { config, trainable: trainer.weights(), nextEpoch: restored ? state.early.bestEpoch + 1 : epoch };
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+/** The steps of one epoch; the worker reads the next batch while this one trains. */
+async function trainEpoch(
+  run: Run,
+  feats: RunFeatures,
+  trainer: OrtTrainer,
+  state: PhaseState,
+  pi: number,
+  epoch: number,
+  saveState: (epoch: number, step: number) => Promise<void>,
+): Promise<void> {
+  const { recipe, seed, o } = run;
+  const phase = recipe.phases[pi]!;
+  const order = new Rng(deriveSeed(seed, pi, epoch)).shuffle([...feats.train.keys()]);
+  const nSteps = Math.ceil(order.length / recipe.batchSize);
+  run.emit({ kind: 'epoch-start', phase: phase.name, epoch, steps: nSteps, startStep: state.startStep, lr: state.lr });
+  const fetch = (step: number) => {
+    const ids = order.slice(step * recipe.batchSize, (step + 1) * recipe.batchSize);
+    const stepRng = new Rng(deriveSeed(seed, pi, epoch, step, 7));
+    const batch = ids.map((i) => feats.train[i]!);
+    const variants = batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig'));
+    const loaded = feats.contrast ? liveInputs(batch, variants, feats) : feats.loader.load(batch, variants);
+    loaded.catch(() => undefined); // a failure surfaces when this batch is awaited
+    return { batch, loaded };
+  };
+  let next = state.startStep < nSteps ? fetch(state.startStep) : undefined;
+  try {
+    for (let step = state.startStep; step < nSteps; step++) {
+      const { batch } = next!;
+      const loaded = await next!.loaded;
+      next = step + 1 < nSteps ? fetch(step + 1) : undefined;
+      const labels = Int32Array.from(batch.map((s) => s.label));
+      const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
+      const r = await trainer.step(loaded, soft ?? labels, deriveSeed(seed, pi, epoch, step)).finally(() => loaded.release());
+      const stats = state.epochStats;
+      stats.loss += r.loss * batch.length;
+      stats.correct += r.correct;
+      stats.seen += batch.length;
+      const [loss, accuracy] = [stats.loss / stats.seen, stats.correct / stats.seen];
+      run.emit({ kind: 'step', phase: phase.name, epoch, step, steps: nSteps, loss, accuracy });
+      if (o.signal?.aborted) {
+        await saveState(epoch, step + 1);
+        throw new TrainingHalted(
+          `stopped after step ${step + 1} of epoch ${epoch}; resume with --resume (state in ${run.store.file})`,
+        );
+      }
+      if (o.saveEvery && (step + 1) % o.saveEvery === 0 && step + 1 < nSteps) await saveState(epoch, step + 1);
+    }
+  } finally {
+    // A batch read ahead past a stop is dropped (and must not outlive the backbone session).
+    await next?.loaded.then(
+      (b) => b.release(),
+      () => undefined,
+    );
+  }
+}
+
+/** Validation (never the test set, except in the reference recipe, which says so), checkpoint, callbacks. */
+async function endEpoch(
+  run: Run,
+  data: RunData,
+  model: RunModel,
+  feats: RunFeatures,
+  trainer: OrtTrainer,
+  state: PhaseState,
+  config: ConvCutConfig,
+  pi: number,
+  epoch: number,
+  seconds: number,
+): Promise<{ record: EpochRecord; stop: boolean }> {
+  const { recipe, seed, settings } = run;
+  const phase = recipe.phases[pi]!;
+  const batching = recipe.validationBatches === 'class-ordered' ? 'class-ordered' : config.head.attention === 'batch' ? 1 : 64;
+  const val = await validateOnFeatures(trainer, feats.valid, feats.cache, batching, data.classes, feats.loader);
+  const accuracy = state.epochStats.correct / state.epochStats.seen;
+  const monitor = phase.earlyStop.monitor === 'accuracy' ? accuracy : val.accuracy;
+  const improved = val.accuracy > state.bestVal;
+  if (improved) {
+    state.bestVal = val.accuracy;
+    await saveCheckpoint(path.join(run.o.out, 'best.safetensors'), config, new Map([...model.frozen, ...trainer.weights()]), {
+      recipe: recipe.name,
+      phase: phase.name,
+      epoch,
+      seed,
+      valAccuracy: val.accuracy,
+      validation:
+        recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${data.split.source}, seed ${seed})`,
+      settings,
+    });
+  }
+  const es = state.early.update(monitor, epoch);
+  if (es.improved && phase.earlyStop.restoreBest) state.best = trainer.weights();
+  const lr = trainer.learningRate;
+  if (state.plateau) state.lr = state.plateau.update(monitor, state.lr);
+  const record: EpochRecord = {
+    phase: phase.name,
+    epoch,
+    lr,
+    loss: state.epochStats.loss / state.epochStats.seen,
+    accuracy,
+    val_accuracy: val.accuracy,
+    val_uar: val.uar,
+    seconds,
+    improved,
+  };
+  return { record, stop: es.stop };
+}
+
+/** A training batch through the backbone on the spot (random contrast changes every image). */
+async function liveInputs(batch: Sample[], variants: Variant[], feats: RunFeatures): Promise<LoadedBatch> {
+  const decoded = await decodeMany(
+    batch.map((s) => s.source),
+    feats.runner.config.inputSize,
+  );
+  const imgs = decoded.map((d, i) => {
+    if (!d.ok) throw d.error;
+    return feats.contrast!.apply(variants[i] === 'flip' ? hflip(d.image) : d.image);
+  });
+  const data = (await feats.runner.run(stackImages(imgs))).data;
+  return { data, shape: [batch.length, ...feats.runner.featureShape], release: () => undefined };
+}
