@@ -1,7 +1,8 @@
 /**
- * TensorFlow.js set-up for Node: the `wasm` backend (SIMD, and one XNNPACK thread per core through
- * `wasm-threads.ts`) by default, `cpu` as a fallback. `@tensorflow/tfjs` (not tfjs-core alone) is
- * imported because it registers the gradients training needs.
+ * TensorFlow.js set-up for Node, for face-api's face detection (the only part of convcut still on
+ * tfjs; training and inference run on ONNX Runtime): the `wasm` backend (SIMD, and one XNNPACK
+ * thread per core through `wasm-threads.ts`, 1.33× faster detection: BENCHMARKS.md) by default,
+ * `cpu` as a fallback.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -78,13 +78,9 @@ export async function prepareThreadedWasm(threads: number): Promise<(started: bo
 }
 
 /**
- * The thread count convcut uses where no option sets one: `CONVCUT_WASM_THREADS` if set, else 1 for
- * work made of small kernels (head-only training: the pool's hand-offs cost more than a second core
- * gives, see BENCHMARKS.md), else every core this process may use, up to 4.
+ * The thread count face detection uses: `CONVCUT_WASM_THREADS` if set, else every core this process
+ * may use, up to 4.
  */
-export function defaultWasmThreads(work: { smallKernels?: boolean } = {}): number {
-  const env = threadsFromEnv('CONVCUT_WASM_THREADS');
-  if (env !== undefined) return env;
-  if (work.smallKernels) return 1;
-  return Math.max(1, Math.min(os.availableParallelism(), 4));
+export function defaultWasmThreads(): number {
+  return threadsFromEnv('CONVCUT_WASM_THREADS') ?? Math.max(1, Math.min(os.availableParallelism(), 4));
 }

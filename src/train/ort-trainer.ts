@@ -116,7 +116,16 @@ export class OrtTrainer {
     const classes = config.head.classes.length;
     const cw = Float32Array.from(opts.classWeights ?? Array<number>(classes).fill(1));
     if (cw.length !== classes) throw new Error(`class weights: ${cw.length} values for ${classes} classes`);
-    return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw);
+    try {
+      return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const params = graph.params.reduce((a, p) => a + used.get(p)!.data.length, 0);
+      throw new Error(
+        `not enough memory for the training state (${(params / 1e6).toFixed(1)} M trainable parameters, each with two Adam moments, twice): train fewer backbone blocks (--finetune)`,
+        { cause: e },
+      );
+    }
   }
 
   private tensor(name: string): ort.Tensor {
