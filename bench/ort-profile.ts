@@ -6,7 +6,7 @@
  *   npx tsx bench/ort-profile.ts [--torch-onnx /tmp/cut.onnx]
  *   (/tmp/cut.onnx: python3 bench/torch_backbone.py --reps 1 --export /tmp/cut.onnx)
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -14,6 +14,7 @@ import { describeBackbone } from '../src/engine/describe.js';
 import { exportOnnx } from '../src/engine/onnx-export.js';
 import { makeConfig } from '../src/model/config.js';
 import { initWeights } from '../src/weights/weight-map.js';
+import { kernelTimes, readProfile } from './lib/ort-profile.js';
 
 const torchOnnx = process.argv.includes('--torch-onnx') ? process.argv[process.argv.indexOf('--torch-onnx') + 1] : undefined;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convcut-prof-'));
@@ -31,18 +32,8 @@ async function profile(name: string, model: Uint8Array | string, shape: number[]
   for (let i = 0; i < 4; i++) await s.run({ [s.inputNames[0]!]: x });
   s.endProfiling();
   await s.release();
-  // ORT writes <prefix>_<timestamp>.json
-  const file = readdirSync(dir).find((f) => f.startsWith(`${name}_`) && f.endsWith('.json'))!;
-  const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
-    cat: string;
-    name: string;
-    dur: number;
-    args?: { op_name?: string };
-  }[];
   const byOp = new Map<string, number>();
-  for (const e of events)
-    if (e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.args?.op_name)
-      byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur / 1000 / 4 / 8);
+  for (const k of kernelTimes(readProfile(dir, name))) byOp.set(k.op, (byOp.get(k.op) ?? 0) + k.us / 1000 / 4 / 8);
   return byOp;
 }
 

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/train-profile.ts [--units 2] [--batch 16] [--top 25]
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -16,6 +16,7 @@ import { KERAS_ADAM } from '../src/train/adam.js';
 import { dropoutMasks } from '../src/train/ort-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { numberArg } from './lib/args.js';
+import { kernelTimes, readProfile } from './lib/ort-profile.js';
 
 const n = numberArg('--units', 2);
 const batch = numberArg('--batch', 16);
@@ -60,21 +61,13 @@ for (const name of s.inputNames) {
 const reps = 3;
 for (let i = 0; i <= reps; i++) await s.run(feeds);
 s.endProfiling();
-const file = readdirSync(dir).find((f) => f.endsWith('.json'))!;
-const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
-  cat: string;
-  name: string;
-  dur: number;
-  args?: { op_name?: string };
-}[];
+const events = readProfile(dir, 'step');
 const byOp = new Map<string, number>();
 const byNode = new Map<string, number>();
-for (const e of events) {
-  if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !e.args?.op_name) continue;
-  const ms = e.dur / 1000 / (reps + 1);
-  byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + ms);
-  const node = `${e.args.op_name} ${e.name.replace(/_kernel_time$/, '')}`;
-  byNode.set(node, (byNode.get(node) ?? 0) + ms);
+for (const k of kernelTimes(events)) {
+  const ms = k.us / 1000 / (reps + 1);
+  byOp.set(k.op, (byOp.get(k.op) ?? 0) + ms);
+  byNode.set(`${k.op} ${k.node}`, (byNode.get(`${k.op} ${k.node}`) ?? 0) + ms);
 }
 const total = [...byOp.values()].reduce((a, b) => a + b, 0);
 console.log(`units ${n}, batch ${batch}: ${total.toFixed(1)} ms kernel time per step`);

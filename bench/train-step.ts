@@ -20,18 +20,14 @@ import { makeConfig } from '../src/model/config.js';
 import { convcutBackbone } from '../src/model/convcut.js';
 import { OrtTrainer } from '../src/train/ort-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { numberArg } from './lib/args.js';
+import { numberArg, stringArg } from './lib/args.js';
 
 const CASES = { head: [0, 16], cut_block: [1, 16], two_blocks: [2, 16], all: [-1, 8] } as const;
 type Case = keyof typeof CASES;
 const steps = numberArg('--steps', 5);
-const argOf = (flag: string) => {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 
 if (process.argv.includes('--child')) {
-  const c = argOf('--child') as Case;
+  const c = stringArg('--child', 'head') as Case;
   const cfg = makeConfig({ backbone: 'base' });
   const [u, batch] = CASES[c];
   const units = u < 0 ? convcutBackbone(cfg).length - 1 : u;
@@ -55,7 +51,7 @@ if (process.argv.includes('--child')) {
   process.exit(0);
 }
 
-const cases = (argOf('--cases') ?? Object.keys(CASES).join(',')).split(',') as Case[];
+const cases = stringArg('--cases', Object.keys(CASES).join(',')).split(',') as Case[];
 const self = fileURLToPath(import.meta.url);
 const ours = new Map<Case, { ms: number; min: number; rssMb: number; createMs: number }>();
 for (const c of cases) {

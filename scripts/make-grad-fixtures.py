@@ -43,12 +43,13 @@ options) and the torch version.
 import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from safetensors_file import save_safetensors
 
 torch.set_default_dtype(torch.float64)
 out_dir = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/grad"
@@ -325,23 +326,6 @@ def check_gradients(p, train, case, inputs, grads, gen):
     assert abs(fd - ad) <= 1e-6 * max(1.0, abs(ad)), "joint gradient check failed"
 
 
-def save_safetensors(path, tensors, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for k, v in tensors.items():
-        dtype, np_dtype = ("F16", "<f2") if k == "input/images" else ("F32", "<f4")
-        a = v.detach().contiguous().numpy()
-        b = a.astype(np_dtype).tobytes()
-        if dtype == "F16":
-            assert np.array_equal(a.astype(np_dtype).astype(np.float64), a), "images must be exact in F16"
-        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def run_case(case):
     """Draws the case from seeds 1000·seed, 1000·seed+1, ... until it is clear of kinks and ties."""
     for attempt in range(100):
@@ -439,7 +423,7 @@ def write_case(case, seed):
         "torch": torch.__version__,
     }
     path = os.path.join(out_dir, f"{case['name']}.safetensors")
-    save_safetensors(path, tensors, {"fixture": json.dumps(meta)})
+    save_safetensors(path, tensors, {"fixture": json.dumps(meta)}, f16={"input/images"})
     print(f"  wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB)")
 
 

@@ -10,14 +10,14 @@ Writes, for convcut's `test` backbone (depths 1,1,5,1; dims 8,16,32,64) with ran
   cut_layernorm.npy         output at stage_2_block_1_layernorm (N,H,W,C): dw conv + LN of block 1
   cut_stage2.npy            output at the end of stage 2 (N,H,W,C)
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+from safetensors_file import save_safetensors
 
 torch.manual_seed(0)
 out_dir = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/torchvision"
@@ -51,19 +51,6 @@ with torch.no_grad():
 np.save(os.path.join(out_dir, "images.npy"), images.numpy().astype(np.float32))
 np.save(os.path.join(out_dir, "cut_layernorm.npy"), cut_ln.numpy().astype(np.float32))
 np.save(os.path.join(out_dir, "cut_stage2.npy"), end2.permute(0, 2, 3, 1).numpy().astype(np.float32))
-
-
-def save_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for k, v in tensors.items():
-        b = v.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 sd = model.state_dict()
