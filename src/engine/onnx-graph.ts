@@ -269,16 +269,20 @@ export class OnnxGraph {
     });
   }
 
-  /** Exact GELU, x·½(1 + erf(x/√2)): the pattern ONNX Runtime fuses into one Gelu kernel. */
+  /**
+   * Exact GELU, x·½(1 + erf(x/√2)): the pattern ONNX Runtime fuses into one Gelu kernel. The
+   * backward pass recomputes Φ(x) from x instead of keeping the forward's erf term alive, so the
+   * forward stays fusable and a 4C-wide tensor per ConvNeXt block is not held until the backward.
+   */
   gelu(x: V): V {
-    const e = this.node('Erf', [this.node('Div', [x.name, this.scalar(Math.SQRT2)])]);
-    const a = this.node('Add', [e, this.scalar(1)]);
-    const y = { name: this.node('Mul', [this.node('Mul', [x.name, a]), this.scalar(0.5)]), shape: x.shape };
+    const phi2 = (): string =>
+      this.node('Add', [this.node('Erf', [this.node('Div', [x.name, this.scalar(Math.SQRT2)])]), this.scalar(1)]);
+    const y = { name: this.node('Mul', [this.node('Mul', [x.name, phi2()]), this.scalar(0.5)]), shape: x.shape };
     return this.rec(y, [x], (gy) => {
       // d/dx = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π)
       const pdf = this.node('Exp', [this.node('Mul', [this.node('Mul', [x.name, x.name]), this.scalar(-0.5)])]);
       const xpdf = this.node('Mul', [this.node('Mul', [x.name, pdf]), this.scalar(1 / Math.sqrt(2 * Math.PI))]);
-      const d = this.node('Add', [this.node('Mul', [a, this.scalar(0.5)]), xpdf]);
+      const d = this.node('Add', [this.node('Mul', [phi2(), this.scalar(0.5)]), xpdf]);
       this.acc(x, this.node('Mul', [gy, d]));
     });
   }

@@ -12,6 +12,12 @@ export interface SessionOptions {
   threads?: number;
   /** Where a graph's external-data files are (a graph exported with `externalDir`). */
   externalDir?: string;
+  /**
+   * ORT's memory-pattern planning (default on). Training turns it off: for the step graphs it
+   * costs memory (`--finetune 2` 623 → 462 MB peak, `--finetune all` 6.5 → 5.2 GB) and gives no
+   * speed (bench/train-step.ts).
+   */
+  memPattern?: boolean;
 }
 
 export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
@@ -20,6 +26,7 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    enableMemPattern: opts.memPattern ?? true,
   };
   if (opts.externalDir !== undefined)
     options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDir } };

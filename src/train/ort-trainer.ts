@@ -108,7 +108,7 @@ export class OrtTrainer {
     const inputShape = describeBackbone(config, all.slice(0, all.length - n)).outputShape;
     const adam: AdamSettings = { ...KERAS_ADAM, clipNorm: opts.clipNorm ?? KERAS_ADAM.clipNorm };
     const graph = buildStepGraph(config, used, { units, inputShape, adam, exposeGrads: opts.exposeGrads });
-    const sessionOpts = { threads: opts.threads };
+    const sessionOpts = { threads: opts.threads, memPattern: false };
     const [stepSession, evalSession] = await Promise.all([
       createSession(graph.bytes, sessionOpts),
       createSession(buildEvalGraph(config, used, { units, inputShape }), sessionOpts),
