@@ -57,7 +57,10 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   const maxPixels = o.maxPixels ?? 40_000_000;
   const timeout = o.requestTimeout ?? 30_000;
   const batcher = new Batcher(model, o.maxQueue ?? 64, o.maxBatch ?? 8);
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout: timeout * 2 });
+  // The socket may live twice the request limit, and never less than 10 s: a short request limit must
+  // end in a 503, not in a connection reset before that answer is written (CI saw one at 1 ms).
+  const connectionTimeout = Math.max(2 * timeout, 10_000);
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout });
   await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10 } });
   // Raw image bodies: any image/* or application/octet-stream content type arrives as a Buffer.
   app.addContentTypeParser(/^(image\/.*|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
