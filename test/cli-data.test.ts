@@ -49,7 +49,7 @@ describe('convcut data', () => {
 });
 
 describe('numeric options', () => {
-  it('a bad number stops the command before it starts, naming the option and what it expects', async () => {
+  it('a bad number or choice stops the command before it starts, naming the option and what it expects', async () => {
     const cases: [string[], RegExp][] = [
       [
         ['predict', '-m', 'm.onnx', 'a.jpg', '--batch-size', 'abc'],
@@ -66,8 +66,23 @@ describe('numeric options', () => {
       [['serve', '-m', 'm.onnx', '--port', '80.5'], /'--port <n>' argument '80\.5' is invalid/],
       [
         ['predict', '-m', 'm.onnx', 'a.jpg', '--precision', 'int4'],
-        /'--precision <p>' argument 'int4' is invalid\. expected fp32 or int8/,
+        /'--precision <p>' argument 'int4' is invalid\. expected one of fp32, int8, got "int4"/,
       ],
+      // Choices: a typo used to run something else silently (the default recipe, no attention).
+      [
+        ['train', 'data', '-o', 'out', '--recipe', 'refrence'],
+        /'--recipe <name>' argument 'refrence' is invalid\. expected one of default, reference, got "refrence" \(did you mean reference\?\)/,
+      ],
+      [
+        ['train', 'data', '-o', 'out', '--attention', 'foo'],
+        /'--attention <mode>' argument 'foo' is invalid\. expected one of token, batch, none/,
+      ],
+      [['eval', 'm.onnx', 'data', '--split', 'tets'], /'--split <split>'.*did you mean test\?/],
+      [
+        ['predict', '-m', 'm.onnx', 'a.jpg', '--format', 'xml'],
+        /'--format <f>' argument 'xml' is invalid\. expected one of table, json, csv/,
+      ],
+      [['data', 'inspect', 'd', '--ferplus-mode', 'majorty'], /did you mean majority\?/],
     ];
     for (const [args, message] of cases) {
       const r = await convcut(...args);

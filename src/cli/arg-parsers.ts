@@ -53,8 +53,36 @@ export function finetuneArg(value: string): number | 'all' {
   }
 }
 
-/** `--precision`: fp32, or int8 weights for the backbone MatMuls. */
-export function precisionArg(value: string): 'fp32' | 'int8' {
-  if (value !== 'fp32' && value !== 'int8') throw new InvalidArgumentError(`expected fp32 or int8, got "${value}"`);
-  return value;
+/**
+ * One of `choices`; otherwise an error listing them, with the nearest one suggested (a typo such as
+ * `--recipe refrence` used to train the default recipe silently).
+ */
+export function choice<T extends string>(...choices: T[]): (value: string) => T {
+  return (value) => {
+    if ((choices as string[]).includes(value)) return value as T;
+    const near = choices.map((c) => [c, editDistance(value.toLowerCase(), c)] as const).sort((a, b) => a[1] - b[1])[0]!;
+    const hint = near[1] <= Math.max(2, near[0].length / 3) ? ` (did you mean ${near[0]}?)` : '';
+    throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got "${value}"${hint}`);
+  };
 }
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** `--precision`: fp32, or int8 weights for the backbone MatMuls. */
+export const precisionArg = choice('fp32', 'int8');
+
+/** FERPlus label rules (data/ferplus.ts). */
+export const ferplusModeArg = choice('majority', 'probability', 'crossentropy', 'multi-target');
+
+/** Attention modes (model/attention.ts). */
+export const attentionArg = choice('token', 'batch', 'none');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { progressBar } from './progress.js';
-import { wholeNumber } from './arg-parsers.js';
+import { choice, ferplusModeArg, wholeNumber } from './arg-parsers.js';
 
 export function registerData(program: Command): void {
   const data = program.command('data').description('data sets: inspect formats, counts and problems; generate synthetic faces');
@@ -13,8 +13,13 @@ export function registerData(program: Command): void {
       'data set folder (RAF-DB basic, FERPlus CSVs, train/<class>/ folders, <class>/ folders) or a .csv manifest',
     )
     .option('--json', 'print a JSON report on stdout')
-    .option('--ferplus-mode <mode>', 'FERPlus label rule: majority, probability, crossentropy, multi-target', 'majority')
-    .option('--rafdb-images <kind>', 'RAF-DB image folder: aligned or original', 'aligned')
+    .option(
+      '--ferplus-mode <mode>',
+      'FERPlus label rule: majority, probability, crossentropy, multi-target',
+      ferplusModeArg,
+      'majority',
+    )
+    .option('--rafdb-images <kind>', 'RAF-DB image folder: aligned or original', choice('aligned', 'original'), 'aligned')
     .option('--no-images', 'do not decode the images (faster; only the label files are checked)')
     .addHelpText(
       'after',
@@ -74,7 +79,7 @@ export function registerData(program: Command): void {
     .command('synth')
     .description('generate synthetic expression faces in the RAF-DB basic layout or as FERPlus CSVs')
     .argument('<dir>', 'output folder')
-    .option('--format <f>', 'rafdb or ferplus', 'rafdb')
+    .option('--format <f>', 'rafdb or ferplus', choice('rafdb', 'ferplus'), 'rafdb')
     .option('--seed <n>', 'random seed', wholeNumber(0), 1)
     .option('--train-per-class <n>', 'training images per class', wholeNumber(1), 40)
     .option('--test-per-class <n>', 'test images per class (held-out identities)', wholeNumber(1), 15)

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
-import { wholeNumber } from './arg-parsers.js';
+import { choice, ferplusModeArg, wholeNumber } from './arg-parsers.js';
 
 export async function evaluateAndReport(
   o: EvalOptions & {
@@ -62,7 +62,7 @@ export function registerEval(program: Command): void {
     )
     .argument('<model>', 'convcut checkpoint (.safetensors) or exported .onnx')
     .argument('<data>', 'data set (any format `convcut data inspect` reads)')
-    .option('--split <split>', 'test, valid, train or all', 'test')
+    .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
     .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')
     .option(
       '--batch-size <n>',
@@ -70,8 +70,18 @@ export function registerEval(program: Command): void {
       wholeNumber(1),
       16,
     )
-    .option('--protocol <p>', 'sound, or reference: also run the published class-ordered evaluation and report both', 'sound')
-    .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
+    .option(
+      '--protocol <p>',
+      'sound, or reference: also run the published class-ordered evaluation and report both',
+      choice('sound', 'reference'),
+      'sound',
+    )
+    .option(
+      '--ferplus-mode <mode>',
+      'FERPlus labels: majority, probability, crossentropy, multi-target',
+      ferplusModeArg,
+      'majority',
+    )
     .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
     .option('--json', 'print the metrics as JSON on stdout')
     .addHelpText(
@@ -79,8 +89,6 @@ export function registerEval(program: Command): void {
       '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n',
     )
     .action(async (model: string, data: string, o: Record<string, unknown>) => {
-      if (!['sound', 'reference'].includes(o.protocol as string))
-        throw new Error(`--protocol must be sound or reference, not "${o.protocol}"`);
       await evaluateAndReport({
         model,
         data,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { GraphPart } from '../engine/onnx-export.js';
+import { choice } from './arg-parsers.js';
 
 export function registerExport(program: Command): void {
   program
@@ -10,6 +11,7 @@ export function registerExport(program: Command): void {
     .option(
       '--part <part>',
       'full (images → logits, embedding), backbone (images → cut features) or head (features → logits)',
+      choice('full', 'backbone', 'head'),
       'full',
     )
     .addHelpText(
@@ -18,8 +20,6 @@ export function registerExport(program: Command): void {
         '32-d embedding; ImageNet normalisation is inside the graph.\n\nExample:\n  convcut export runs/best.safetensors -o convcut.onnx\n',
     )
     .action(async (file: string, o: { output: string; part: GraphPart }) => {
-      if (!['full', 'backbone', 'head'].includes(o.part))
-        throw new Error(`--part must be full, backbone or head, not "${o.part}"`);
       const { exportOnnx } = await import('../engine/onnx-export.js');
       const { loadCheckpoint } = await import('../weights/checkpoint.js');
       const { writeFileAtomic } = await import('../util/atomic.js');

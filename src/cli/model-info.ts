@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
 import { describeConvCut } from '../engine/describe.js';
 import { cutName, makeConfig, type AttentionMode } from '../model/config.js';
-import { wholeNumber } from './arg-parsers.js';
+import { attentionArg, wholeNumber } from './arg-parsers.js';
 
 export function registerModelInfo(program: Command): void {
   networkOptions(
@@ -12,7 +12,7 @@ export function registerModelInfo(program: Command): void {
         'parameter count, compute and output shape of the cut backbone and of the whole Conv-cut model (no weights needed)',
       ),
   )
-    .option('--attention <mode>', 'token (default, per image), batch (the reference), none', 'token')
+    .option('--attention <mode>', 'token (default, per image), batch (the reference), none', attentionArg, 'token')
     .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', wholeNumber(2), 7)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { FaceBox } from '../infer/faces.js';
-import { fraction, precisionArg, wholeNumber } from './arg-parsers.js';
+import { choice, fraction, precisionArg, wholeNumber } from './arg-parsers.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -9,7 +9,7 @@ export function registerPredict(program: Command): void {
     .argument('<inputs...>', 'image files, folders (searched recursively) or patterns like faces/*.jpg')
     .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
     .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
-    .option('--format <f>', 'table, json or csv', 'table')
+    .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
     .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
     .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', precisionArg, 'fp32')
     .option(
@@ -37,8 +37,6 @@ export function registerPredict(program: Command): void {
           precision: 'fp32' | 'int8';
         },
       ) => {
-        if (!['table', 'json', 'csv'].includes(o.format))
-          throw new Error(`--format must be table, json or csv, not "${o.format}"`);
         const { expandInputs } = await import('./inputs.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { decodeMany } = await import('../data/image.js');

@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
-import { finetuneArg, openFraction, positiveNumber, wholeNumber, wholeNumberList } from './arg-parsers.js';
+import {
+  attentionArg,
+  choice,
+  ferplusModeArg,
+  finetuneArg,
+  openFraction,
+  positiveNumber,
+  wholeNumber,
+  wholeNumberList,
+} from './arg-parsers.js';
 
 export function registerTrain(program: Command): void {
   networkOptions(
@@ -14,10 +23,15 @@ export function registerTrain(program: Command): void {
         'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
       )
       .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
-      .option('--recipe <name>', 'default (sound) or reference (the published recipe, test set as validation)', 'default')
+      .option(
+        '--recipe <name>',
+        'default (sound) or reference (the published recipe, test set as validation)',
+        choice('default', 'reference'),
+        'default',
+      )
       .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors'),
   )
-    .option('--attention <mode>', 'token (default recipe), batch (reference), none')
+    .option('--attention <mode>', 'token (default recipe), batch (reference), none', attentionArg)
     .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
     .option('--detail-filters <n>', 'filters of the Detail Extraction Block', wholeNumber(1), 256)
     .option('--finetune <n>', "train the last n backbone blocks too ('all' = the whole backbone)", finetuneArg, 0)
@@ -31,7 +45,12 @@ export function registerTrain(program: Command): void {
     .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)', wholeNumber(1))
     .option('--valid-fraction <x>', 'share of the training data carved out for validation (stratified)', openFraction, 0.1)
     .option('--contrast', 'random contrast augmentation (runs the backbone every step: slow)')
-    .option('--ferplus-mode <mode>', 'FERPlus labels: majority, probability, crossentropy, multi-target', 'majority')
+    .option(
+      '--ferplus-mode <mode>',
+      'FERPlus labels: majority, probability, crossentropy, multi-target',
+      ferplusModeArg,
+      'majority',
+    )
     .option('--cache-dir <dir>', 'feature cache folder (default: <out>/feature-cache); share it between runs')
     .option('--seed <n>', 'seed for the split, shuffling, augmentation, initialisation and dropout', wholeNumber(0), 0)
     .option('--resume', 'continue an interrupted run in --out with the same options (Ctrl-C saves the state first)')
