@@ -103,6 +103,10 @@ describe('convcut serve API', () => {
     await expectError(await post(form('photo', j)), 400, 'missing_image');
     await expectError(await post(new Uint8Array(0), 'image/jpeg'), 400, 'missing_image');
     await expectError(await fetch(`${url}/v2/predict`, { method: 'POST' }), 404, 'not_found');
+    // query parameters are checked (top_k=abc was a 500 "internal error")
+    for (const query of ['?top_k=abc', '?top_k=0', '?top_k=1.5', '?faces=maybe'])
+      await expectError(await post(form('image', j), undefined, query), 400, 'bad_parameter');
+    expect((await (await post(form('image', j), undefined, '?top_k=99')).json()).faces[0].top).toHaveLength(7);
     // still healthy and still predicting
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await post(form('image', j))).status).toBe(200);

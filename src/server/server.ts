@@ -35,6 +35,16 @@ export interface ServerOptions {
   logger?: boolean;
 }
 
+/** `top_k` (a whole number ≥ 1, at most the class count) and `faces` (true/false/1/0), or a 400. */
+function parseQuery(q: Record<string, string | undefined>, classes: number, defaultK: number): { k: number; wantFaces: boolean } {
+  const k = q.top_k === undefined ? defaultK : Number(q.top_k);
+  if (!Number.isInteger(k) || k < 1)
+    throw new HttpError(400, 'bad_parameter', `top_k must be a whole number ≥ 1, got "${q.top_k}"`);
+  if (q.faces !== undefined && !['true', 'false', '1', '0'].includes(q.faces))
+    throw new HttpError(400, 'bad_parameter', `faces must be true or false, got "${q.faces}"`);
+  return { k: Math.min(k, classes), wantFaces: q.faces === 'true' || q.faces === '1' };
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -159,11 +169,9 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       setTimeout(() => reject(new HttpError(503, 'timeout', `request took longer than ${timeout} ms`)), timeout).unref(),
     );
     const work = (async () => {
+      const { k, wantFaces } = parseQuery(req.query as Record<string, string | undefined>, model.classes.length, o.topK ?? 3);
       const buf = await readImage(req);
       const meta = await checkHeader(buf);
-      const query = req.query as { faces?: string; top_k?: string };
-      const k = Math.max(1, Math.min(model.classes.length, Number(query.top_k ?? o.topK ?? 3)));
-      const wantFaces = query.faces === 'true' || query.faces === '1';
       let crops: { box: { x: number; y: number; width: number; height: number; score?: number }; image: DecodedImage }[];
       if (wantFaces) {
         const { detectFaces } = await import('../infer/faces.js');
