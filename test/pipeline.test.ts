@@ -117,6 +117,13 @@ describe('resume', () => {
     await expect(train({ ...base, lr: 1e-3, out: path.join(root, 'broken'), resume: true })).rejects.toThrow(
       /different settings/,
     );
+    // The run's state is not a model, and passing it as one says so (it was "invalid wire type 7").
+    const image = path.join(data, 'basic', 'Image', 'aligned', 'test_00001_aligned.jpg');
+    const wrong = await convcut('predict', '-m', path.join(root, 'broken', 'state.safetensors'), image);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(
+      /state\.safetensors: this is a training run's resumable state \(for --resume\), not a model; use .*broken\/best\.safetensors/,
+    );
   });
 
   it('convcut train killed with SIGKILL mid-epoch resumes from its last save to the same weights', async () => {

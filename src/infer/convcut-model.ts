@@ -17,6 +17,8 @@ import { onnx } from '../engine/onnx-ops.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
 import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
+import { isSafetensors, openSafetensors } from '../weights/safetensors.js';
+import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
 
@@ -75,6 +77,15 @@ export class ConvCutModel {
       return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file);
     }
     const bytes = await fs.readFile(file);
+    if (isSafetensors(bytes)) {
+      // Not a checkpoint; a training run's resumable state is the usual mix-up.
+      const { metadata } = openSafetensors(file);
+      if (metadata[RUN_STATE_KEY])
+        throw new Error(
+          `${file}: this is a training run's resumable state (for --resume), not a model; use ${path.join(path.dirname(file), 'best.safetensors')}`,
+        );
+      throw new Error(`${file}: a safetensors file, but not a convcut checkpoint (no "convcut" metadata)`);
+    }
     let config: ConvCutConfig;
     try {
       const meta = onnx.ModelProto.decode(bytes).metadataProps?.find((p) => p.key === 'convcut')?.value;

@@ -9,6 +9,9 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { decodeSafetensors, encodeSafetensors } from '../weights/safetensors.js';
 import type { Weights } from '../weights/weight-map.js';
 
+/** The safetensors metadata key that marks a run-state file. */
+export const RUN_STATE_KEY = 'convcut_run_state';
+
 export interface RunPosition {
   phase: number;
   epoch: number;
@@ -41,18 +44,18 @@ export async function saveRunState(file: string, s: RunState): Promise<void> {
   for (const [k, v] of s.weights) all.set(`w/${k}`, v);
   for (const [k, v] of s.optimizer) all.set(`opt/${k}`, v);
   for (const [k, v] of s.best ?? []) all.set(`best/${k}`, v);
-  await writeFileAtomic(file, encodeSafetensors(all, { convcut_run_state: JSON.stringify(s.meta) }));
+  await writeFileAtomic(file, encodeSafetensors(all, { [RUN_STATE_KEY]: JSON.stringify(s.meta) }));
 }
 
 export async function loadRunState(file: string): Promise<RunState | undefined> {
   if (!existsSync(file)) return undefined;
   const { tensors, metadata } = decodeSafetensors(await fs.readFile(file), file);
-  if (!metadata.convcut_run_state) throw new Error(`${file}: not a convcut run state`);
+  if (!metadata[RUN_STATE_KEY]) throw new Error(`${file}: not a convcut run state`);
   const pick = (prefix: string): Weights =>
     new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
   const best = pick('best/');
   return {
-    meta: JSON.parse(metadata.convcut_run_state) as RunStateMeta,
+    meta: JSON.parse(metadata[RUN_STATE_KEY]) as RunStateMeta,
     weights: pick('w/'),
     optimizer: pick('opt/'),
     best: best.size ? best : undefined,
@@ -63,7 +66,7 @@ export async function loadRunState(file: string): Promise<RunState | undefined> 
 export function readRunStateMeta(file: string): RunStateMeta | undefined {
   if (!existsSync(file)) return undefined;
   const { metadata } = decodeSafetensors(readFileSync(file), file);
-  return metadata.convcut_run_state ? (JSON.parse(metadata.convcut_run_state) as RunStateMeta) : undefined;
+  return metadata[RUN_STATE_KEY] ? (JSON.parse(metadata[RUN_STATE_KEY]) as RunStateMeta) : undefined;
 }
 
 /** Where a run's state lives: one file, written atomically by `save`. */
