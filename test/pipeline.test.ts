@@ -234,3 +234,27 @@ describe('reference recipe and protocol', () => {
     expect(JSON.parse(again.stdout).accuracy).toBe(m.accuracy);
   });
 });
+
+describe('unreadable images', () => {
+  it('with random contrast (the backbone runs every step), a corrupt training image is skipped and reported', async () => {
+    const small = path.join(root, 'contrast-data');
+    await writeSyntheticRafdb(small, { seed: 5, trainPerClass: 12, testPerClass: 3 });
+    const bad = path.join(small, 'basic', 'Image', 'aligned', 'train_00002_aligned.jpg');
+    writeFileSync(bad, readFileSync(bad).subarray(0, 300)); // truncated JPEG
+    const out = path.join(root, 'contrast');
+    const r = await train({
+      backbone: 'test',
+      cut: 'stage_1',
+      inputSize: 112,
+      detailFilters: 16,
+      data: small,
+      out,
+      contrast: true,
+      epochs: 2,
+    });
+    expect(r.history).toHaveLength(2);
+    expect(r.problems.filter((p) => p.file.endsWith('train_00002_aligned.jpg'))).toHaveLength(1);
+    const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+    expect(run.problems.map((p: { file: string }) => path.basename(p.file))).toContain('train_00002_aligned.jpg');
+  });
+});

@@ -6,8 +6,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { hflip } from '../data/augment.js';
-import type { Sample } from '../data/dataset.js';
-import { decodeMany, stackImages } from '../data/image.js';
+import type { Problem, Sample } from '../data/dataset.js';
+import { decodeMany, stackImages, type DecodedImage } from '../data/image.js';
 import { paramSpecs } from '../engine/describe.js';
 import { validateOnFeatures } from '../eval/validate.js';
 import type { ConvCutConfig } from '../model/config.js';
@@ -104,12 +104,18 @@ export async function runPhase(
         best: state.best,
       });
 
+    // An unreadable image met while training (random contrast decodes on every step): reported once.
+    const report = (p: Problem) => {
+      if (data.problems.some((x) => x.file === p.file)) return;
+      data.problems.push(p);
+      run.emit({ kind: 'info', message: `skipped: ${p.message}` });
+    };
     let epoch = start.epoch;
     for (; epoch < phase.endEpoch; epoch++) {
       const t0 = Date.now();
       if (phase.schedule.kind === 'inverse-time') state.lr = inverseTimeDecay(phase.lr, epoch, phase.schedule.decayEpochs);
       trainer.learningRate = state.lr;
-      await trainEpoch(run, feats, trainer, state, pi, epoch, saveState);
+      await trainEpoch(run, feats, trainer, state, pi, epoch, saveState, report);
       state.startStep = 0;
       const record = await endEpoch(run, data, model, feats, trainer, state, config, pi, epoch, (Date.now() - t0) / 1000);
       history.push(record.record);
@@ -140,6 +146,7 @@ async function trainEpoch(
   pi: number,
   epoch: number,
   saveState: (epoch: number, step: number) => Promise<void>,
+  report: (p: Problem) => void,
 ): Promise<void> {
   const { recipe, seed, o } = run;
   const phase = recipe.phases[pi]!;
@@ -151,19 +158,21 @@ async function trainEpoch(
     const stepRng = new Rng(deriveSeed(seed, pi, epoch, step, 7));
     const batch = ids.map((i) => feats.train[i]!);
     const variants = batch.map((): Variant => (stepRng.next() < 0.5 ? 'flip' : 'orig'));
-    const loaded = feats.contrast ? liveInputs(batch, variants, feats) : feats.loader.load(batch, variants);
+    const loaded = feats.contrast
+      ? liveInputs(batch, variants, feats, report)
+      : feats.loader.load(batch, variants).then((input) => ({ input, samples: batch }));
     loaded.catch(() => undefined); // a failure surfaces when this batch is awaited
-    return { batch, loaded };
+    return { loaded };
   };
   let next = state.startStep < nSteps ? fetch(state.startStep) : undefined;
   try {
     for (let step = state.startStep; step < nSteps; step++) {
-      const { batch } = next!;
-      const loaded = await next!.loaded;
+      const { input, samples: batch } = await next!.loaded;
       next = step + 1 < nSteps ? fetch(step + 1) : undefined;
+      if (!batch.length) continue; // every image of this batch was unreadable (reported)
       const labels = Int32Array.from(batch.map((s) => s.label));
       const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
-      const r = await trainer.step(loaded, soft ?? labels, deriveSeed(seed, pi, epoch, step)).finally(() => loaded.release());
+      const r = await trainer.step(input, soft ?? labels, deriveSeed(seed, pi, epoch, step)).finally(() => input.release());
       const stats = state.epochStats;
       stats.loss += r.loss * batch.length;
       stats.correct += r.correct;
@@ -181,7 +190,7 @@ async function trainEpoch(
   } finally {
     // A batch read ahead past a stop is dropped (and must not outlive the backbone session).
     await next?.loaded.then(
-      (b) => b.release(),
+      (b) => b.input.release(),
       () => undefined,
     );
   }
@@ -238,16 +247,28 @@ async function endEpoch(
   return { record, stop: es.stop };
 }
 
-/** A training batch through the backbone on the spot (random contrast changes every image). */
-async function liveInputs(batch: Sample[], variants: Variant[], feats: RunFeatures): Promise<LoadedBatch> {
+/**
+ * A training batch through the backbone on the spot (random contrast changes every image). An
+ * image that cannot be decoded is left out of the batch and reported, not fatal to the run.
+ */
+async function liveInputs(
+  batch: Sample[],
+  variants: Variant[],
+  feats: RunFeatures,
+  report: (p: Problem) => void,
+): Promise<{ input: LoadedBatch; samples: Sample[] }> {
   const decoded = await decodeMany(
     batch.map((s) => s.source),
     feats.runner.config.inputSize,
   );
-  const imgs = decoded.map((d, i) => {
-    if (!d.ok) throw d.error;
-    return feats.contrast!.apply(variants[i] === 'flip' ? hflip(d.image) : d.image);
+  const samples: Sample[] = [];
+  const imgs: DecodedImage[] = [];
+  decoded.forEach((d, i) => {
+    if (!d.ok) return report({ file: d.error.file, message: d.error.message });
+    samples.push(batch[i]!);
+    imgs.push(feats.contrast!.apply(variants[i] === 'flip' ? hflip(d.image) : d.image));
   });
-  const data = (await feats.runner.run(stackImages(imgs))).data;
-  return { data, shape: [batch.length, ...feats.runner.featureShape], release: () => undefined };
+  const shape = [samples.length, ...feats.runner.featureShape];
+  const data = samples.length ? (await feats.runner.run(stackImages(imgs))).data : new Float32Array(0);
+  return { input: { data, shape, release: () => undefined }, samples };
 }
