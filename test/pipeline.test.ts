@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeSyntheticRafdb } from '../src/data/synthetic.js';
+import { writeSyntheticFerplus, writeSyntheticRafdb } from '../src/data/synthetic.js';
 import { describeBackbone } from '../src/engine/describe.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { makeConfig } from '../src/model/config.js';
@@ -256,5 +256,20 @@ describe('unreadable images', () => {
     expect(r.problems.filter((p) => p.file.endsWith('train_00002_aligned.jpg'))).toHaveLength(1);
     const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
     expect(run.problems.map((p: { file: string }) => path.basename(p.file))).toContain('train_00002_aligned.jpg');
+  });
+});
+
+describe('FERPlus label modes in training', () => {
+  it('probability mode trains on labels drawn from the votes, not on the soft targets (crossentropy)', async () => {
+    const fer = path.join(root, 'ferplus-data');
+    await writeSyntheticFerplus(fer, { seed: 2, trainPerClass: 10, testPerClass: 2 });
+    const opts = { backbone: 'test', cut: 'stage_1', inputSize: 112, detailFilters: 16, data: fer, epochs: 1, seed: 1 } as const;
+    const losses: number[] = [];
+    for (const ferplusMode of ['probability', 'probability', 'crossentropy'] as const) {
+      const r = await train({ ...opts, ferplusMode, out: path.join(root, `fer-${ferplusMode}-${losses.length}`) });
+      losses.push(r.history[0]!.loss);
+    }
+    expect(losses[1]).toBe(losses[0]); // seeded: the same draws
+    expect(losses[2]).not.toBe(losses[0]);
   });
 });

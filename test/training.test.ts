@@ -13,6 +13,8 @@ import { convcutBackbone } from '../src/model/convcut.js';
 import { adamUpdate, KERAS_ADAM } from '../src/train/adam.js';
 import { OrtTrainer, type Batch } from '../src/train/ort-trainer.js';
 import { initWeights, type Weights } from '../src/weights/weight-map.js';
+import { stepTargets } from '../src/train/targets.js';
+import { Rng } from '../src/util/rng.js';
 import { smallConfig } from './helpers.js';
 
 const S = 112;
@@ -201,5 +203,35 @@ describe('training on ONNX Runtime', () => {
       await t.dispose();
     }
     expect(hashes[1]).toBe(hashes[0]);
+  });
+});
+
+describe('what each step learns from (train/targets.ts)', () => {
+  const sample = (target: number[]) => ({
+    id: 'x',
+    source: { kind: 'file' as const, path: 'x.png' },
+    label: 0,
+    split: 'train' as const,
+    target,
+  });
+
+  it('FERPlus probability mode draws a label per image from its vote distribution, seeded', () => {
+    const dist = [0.5, 0.3, 0.2, 0, 0, 0, 0, 0];
+    const batch = Array.from({ length: 20000 }, () => sample(dist));
+    const a = stepTargets(batch, 'probability', new Rng(3));
+    expect(a.soft).toBeUndefined();
+    const freq = [0, 1, 2, 3].map((c) => a.labels.filter((l) => l === c).length / batch.length);
+    freq.forEach((f, c) => expect(Math.abs(f - (dist[c] ?? 0))).toBeLessThan(0.015));
+    expect(Array.from(stepTargets(batch, 'probability', new Rng(3)).labels)).toEqual(Array.from(a.labels));
+    expect(Array.from(stepTargets(batch, 'probability', new Rng(4)).labels)).not.toEqual(Array.from(a.labels));
+  });
+
+  it('cross-entropy mode trains on the soft targets; plain labels stay labels', () => {
+    const dist = [0.1, 0.6, 0.3, 0, 0, 0, 0, 0];
+    const ce = stepTargets([{ ...sample(dist), label: 1 }], 'crossentropy', new Rng(1));
+    expect(Array.from(ce.soft![0]!)).toEqual(Array.from(Float32Array.from(dist)));
+    const plain = stepTargets([{ ...sample(dist), target: undefined, label: 4 }], 'probability', new Rng(1));
+    expect(Array.from(plain.labels)).toEqual([4]);
+    expect(plain.soft).toBeUndefined();
   });
 });

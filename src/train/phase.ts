@@ -18,6 +18,7 @@ import type { Variant } from './feature-cache.js';
 import type { LoadedBatch } from './feature-loader.js';
 import { TrainingHalted, type EpochRecord } from './options.js';
 import { OrtTrainer } from './ort-trainer.js';
+import { stepTargets } from './targets.js';
 import type { Run, RunData, RunFeatures, RunModel } from './prepare.js';
 import type { PhaseSpec } from './recipes.js';
 import type { RunStateMeta } from './run-state.js';
@@ -170,8 +171,7 @@ async function trainEpoch(
       const { input, samples: batch } = await next!.loaded;
       next = step + 1 < nSteps ? fetch(step + 1) : undefined;
       if (!batch.length) continue; // every image of this batch was unreadable (reported)
-      const labels = Int32Array.from(batch.map((s) => s.label));
-      const soft = batch.every((s) => s.target) ? batch.map((s) => Float32Array.from(s.target!)) : undefined;
+      const { labels, soft } = stepTargets(batch, run.settings.ferplusMode, new Rng(deriveSeed(seed, pi, epoch, step, 11)));
       const r = await trainer.step(input, soft ?? labels, deriveSeed(seed, pi, epoch, step)).finally(() => input.release());
       const stats = state.epochStats;
       stats.loss += r.loss * batch.length;
