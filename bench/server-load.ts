@@ -2,7 +2,8 @@
  * Loopback load test of `convcut serve`: autocannon against POST /v1/predict (a 100×100 JPEG face,
  * raw body) for a fixed duration and connection count, on the model `convcut demo` trains (or a
  * random `test`-size model). Reports requests/s, latency p50/p99, errors, and the server's RSS
- * before / after, against GET /healthz in the same run as the baseline.
+ * before / after, against GET /healthz in the same run as the baseline. Then a flood of bad images
+ * (5 kB of noise sent as image/jpeg, every answer a 422) and the RSS after it: it must stay flat.
  *
  *   npx tsx bench/server-load.ts [--model convcut-demo/run/best.safetensors] [--seconds 20] [--connections 8]
  */
@@ -47,6 +48,19 @@ const rss0 = process.memoryUsage().rss;
 const health = await run('/healthz', 'GET');
 const predict = await run('/v1/predict', 'POST', face);
 const rss1 = process.memoryUsage().rss;
+const junk = Array.from({ length: 64 }, (_, i) =>
+  Buffer.from(new Uint8Array(5000).map((_, j) => (i * 131 + j * 7919 + ((j * j) >> 3)) & 255)),
+);
+let next = 0;
+const bad = await autocannon({
+  url: url + '/v1/predict',
+  method: 'POST',
+  headers: { 'content-type': 'image/jpeg' },
+  connections: 16,
+  duration: seconds,
+  setupClient: (c) => c.setBody(junk[next++ % junk.length]!),
+});
+const rss2 = process.memoryUsage().rss;
 await app.close();
 await model.dispose();
 
@@ -59,11 +73,12 @@ console.log('|---|---|---|---|---|---|');
 for (const [name, r] of [
   ['GET /healthz (baseline)', health],
   ['POST /v1/predict (JPEG body)', predict],
+  ['POST /v1/predict (5 kB of noise: 422), 16 connections', bad],
 ] as const) {
   console.log(
     `| ${name} | ${r.requests.average.toFixed(0)} | ${r.latency.p50} | ${r.latency.p99} | ${r.non2xx} | ${r.errors + r.timeouts} |`,
   );
 }
 console.log(
-  `\npredict throughput is ${((100 * predict.requests.average) / health.requests.average).toFixed(1)} % of the health-check baseline; server process RSS after warm-up ${(rss0 / 1e6).toFixed(0)} MB, after both runs ${(rss1 / 1e6).toFixed(0)} MB.`,
+  `\npredict throughput is ${((100 * predict.requests.average) / health.requests.average).toFixed(1)} % of the health-check baseline; server process RSS after warm-up ${(rss0 / 1e6).toFixed(0)} MB, after both runs ${(rss1 / 1e6).toFixed(0)} MB, after ${bad.requests.total} rejected requests ${(rss2 / 1e6).toFixed(0)} MB.`,
 );

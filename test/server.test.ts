@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { paramSpecs } from '../src/engine/describe.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
@@ -110,6 +110,27 @@ describe('convcut serve API', () => {
     // still healthy and still predicting
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await post(form('image', j))).status).toBe(200);
+  });
+
+  it('an answered request leaves no time-limit timer behind (it held each rejected body for 30 s)', async () => {
+    const url = await start({ requestTimeout: 30_123 });
+    const armed = new Set<unknown>();
+    const setSpy = vi.spyOn(globalThis, 'setTimeout');
+    const clearSpy = vi.spyOn(globalThis, 'clearTimeout');
+    const junk = new Uint8Array(5000).map((_, i) => (i * 7919) & 255);
+    try {
+      for (let i = 0; i < 50; i++) {
+        const r = await fetch(`${url}/v1/predict`, { method: 'POST', body: junk, headers: { 'content-type': 'image/jpeg' } });
+        expect(r.status).toBe(422);
+      }
+      setSpy.mock.calls.forEach((c, i) => c[1] === 30_123 && armed.add(setSpy.mock.results[i]!.value));
+      expect(armed.size).toBe(50); // one time limit per request
+      for (const c of clearSpy.mock.calls) armed.delete(c[0]);
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
+    expect(armed.size).toBe(0); // every one cleared once its request was answered
   });
 
   it('a full queue and a request over its time limit get 503', async () => {

@@ -165,9 +165,14 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
 
   app.post('/v1/predict', async (req, reply) => {
     const t0 = performance.now();
-    const deadline = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new HttpError(503, 'timeout', `request took longer than ${timeout} ms`)), timeout).unref(),
-    );
+    // The timer is cleared as soon as the request is answered: a pending timer keeps its closure's
+    // scope (this request and its body) alive for the whole limit — a flood of bad images held
+    // ~30 s of requests (≈ 1 GB) in memory.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HttpError(503, 'timeout', `request took longer than ${timeout} ms`)), timeout);
+      timer.unref();
+    });
     const work = (async () => {
       const { k, wantFaces } = parseQuery(req.query as Record<string, string | undefined>, model.classes.length, o.topK ?? 3);
       const buf = await readImage(req);
@@ -206,7 +211,11 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       );
       return { model: model.id, faces: results, timing: { total_ms: Math.round((performance.now() - t0) * 10) / 10 } };
     })();
-    return reply.send(await Promise.race([work, deadline]));
+    try {
+      return reply.send(await Promise.race([work, deadline]));
+    } finally {
+      clearTimeout(timer);
+    }
   });
 
   const webDir = o.webDir ?? DEFAULT_WEB_DIR;
