@@ -174,7 +174,7 @@ describe('convcut serve API', () => {
 });
 
 describe('convcut serve (the command)', () => {
-  it('starts, answers, and shuts down gracefully on SIGTERM', async () => {
+  it('starts, answers, and on SIGTERM answers the request in flight, then exits', async () => {
     const { spawn } = await import('node:child_process');
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
@@ -197,7 +197,21 @@ describe('convcut serve (the command)', () => {
     });
     expect((await (await fetch(`${address}/v1/model`)).json()).classes).toEqual(cfg.head.classes);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // A request in flight when SIGTERM arrives is answered before the process exits. (One request:
+    // face detection blocks the event loop, so a second one could still wait to be accepted.)
+    const photo = readFileSync(
+      path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg'),
+    );
+    const inFlight = fetch(`${address}/v1/predict?faces=true`, {
+      method: 'POST',
+      body: photo,
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    await new Promise((r) => setTimeout(r, 150));
     child.kill('SIGTERM');
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect((await answer.json()).faces).toHaveLength(3);
     expect(await exited).toBe(0);
     expect(out).toMatch(/SIGTERM: finishing in-flight requests, then stopping/);
     await expect(fetch(`${address}/healthz`)).rejects.toThrow();
