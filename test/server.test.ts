@@ -209,10 +209,13 @@ describe('convcut serve (the command)', () => {
     });
     await new Promise((r) => setTimeout(r, 150));
     child.kill('SIGTERM');
+    const stopped = Date.now();
     const answer = await inFlight;
     expect(answer.status).toBe(200);
     expect((await answer.json()).faces).toHaveLength(3);
     expect(await exited).toBe(0);
+    // ...and does not then wait for the client's keep-alive connection (it waited 72 s).
+    expect(Date.now() - stopped).toBeLessThan(20_000);
     expect(out).toMatch(/SIGTERM: finishing in-flight requests, then stopping/);
     await expect(fetch(`${address}/healthz`)).rejects.toThrow();
   });

@@ -72,6 +72,15 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   const connectionTimeout = Math.max(2 * timeout, 10_000);
   const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout });
   await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10 } });
+  // Once closing, answers to the requests still in flight also close their keep-alive connection:
+  // otherwise close() waits for the client to drop it (Fastify's 72 s keep-alive, seen in the test).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   // Raw image bodies: any image/* or application/octet-stream content type arrives as a Buffer.
   app.addContentTypeParser(/^(image\/.*|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
     done(null, body),
