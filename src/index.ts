@@ -1,5 +1,6 @@
 /** convcut's library API. */
-export { loadModel, ConvCutModel, softmaxRows, type Prediction, type ImageInput } from './infer/convcut-model.js';
+export { loadModel, ConvCutModel, type ImageInput } from './infer/convcut-model.js';
+export { classify, classifyLogits, softmaxRows, type Prediction } from './infer/classify.js';
 export { BackboneRunner } from './infer/features.js';
 export {
   makeConfig,

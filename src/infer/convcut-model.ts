@@ -16,32 +16,16 @@ import { exportOnnx } from '../engine/onnx-export.js';
 import { onnx } from '../engine/onnx-ops.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
+import { classifyLogits, type Prediction } from './classify.js';
+
+export type { Prediction } from './classify.js';
 import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
 import { isSafetensors, openSafetensors } from '../weights/safetensors.js';
 import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
 
-export interface Prediction {
-  label: string;
-  score: number;
-  top: { label: string; score: number }[];
-  probabilities: number[];
-}
-
 export type ImageInput = string | Uint8Array | DecodedImage;
-
-export function softmaxRows(logits: Float32Array, classes: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length / classes; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c]!);
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp(logits[r * classes + c]! - max);
-    for (let c = 0; c < classes; c++) out[r * classes + c]! /= sum;
-  }
-  return out;
-}
 
 export class ConvCutModel {
   private constructor(
@@ -121,15 +105,7 @@ export class ConvCutModel {
     for (let i = 0; i < inputs.length; i += bs) {
       const images = await this.decode(inputs.slice(i, i + bs));
       const { logits } = await this.run(stackImages(images));
-      const probs = softmaxRows(logits.data, this.classes.length);
-      for (let r = 0; r < images.length; r++) {
-        const p = Array.from(probs.subarray(r * this.classes.length, (r + 1) * this.classes.length));
-        const top = p
-          .map((score, c) => ({ label: this.classes[c]!, score }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, k);
-        out.push({ label: top[0]!.label, score: top[0]!.score, top, probabilities: p });
-      }
+      out.push(...classifyLogits(logits.data, this.classes, k));
     }
     return out;
   }

@@ -6,7 +6,7 @@
  */
 import { stackImages, type DecodedImage } from '../data/image.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
-import { softmaxRows } from '../infer/convcut-model.js';
+import { softmaxRows } from '../infer/classify.js';
 
 export class QueueFullError extends Error {}
 

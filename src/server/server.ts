@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import sharp, { type Metadata } from 'sharp';
 import { decodeImage, type DecodedImage } from '../data/image.js';
 import { exportOnnx } from '../engine/onnx-export.js';
+import { classify } from '../infer/classify.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import type { Weights } from '../weights/weight-map.js';
 import { Batcher, QueueFullError } from './batcher.js';
@@ -211,11 +212,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       }
       const results = await Promise.all(
         crops.map(async (c) => {
-          const p = await batcher.classify(c.image);
-          const top = Array.from(p, (score, i) => ({ label: model.classes[i]!, score }))
-            .sort((a, b) => b.score - a.score)
-            .slice(0, k);
-          return { box: c.box, label: top[0]!.label, score: top[0]!.score, top };
+          const { label, score, top } = classify(await batcher.classify(c.image), model.classes, k);
+          return { box: c.box, label, score, top };
         }),
       );
       return { model: model.id, faces: results, timing: { total_ms: Math.round((performance.now() - t0) * 10) / 10 } };

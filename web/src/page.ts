@@ -4,6 +4,7 @@
  * /v1/predict (which can also find faces). Every asset comes from the convcut server.
  */
 import { ort } from './main.js';
+import { classifyLogits, type Prediction } from '../../src/infer/classify.js';
 
 interface ModelInfo {
   id: string;
@@ -51,13 +52,6 @@ function getSession(): Promise<ort.InferenceSession> {
   return session;
 }
 
-function softmax(x: Float32Array): number[] {
-  const m = Math.max(...x);
-  const e = Array.from(x, (v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-}
-
 /** The whole image, resized to the model input (bilinear), as NHWC float32 RGB 0..255. */
 function toInput(src: CanvasImageSource, w: number, h: number): Float32Array {
   const n = info.inputSize;
@@ -76,9 +70,10 @@ async function predictInBrowser(src: CanvasImageSource, w: number, h: number): P
   const s = await getSession();
   const x = new ort.Tensor('float32', toInput(src, w, h), [1, info.inputSize, info.inputSize, 3]);
   const out = await s.run({ [s.inputNames[0]!]: x });
-  const p = softmax(out.logits!.data as Float32Array);
-  const top = p.map((score, i) => ({ label: info.classes[i]!, score })).sort((a, b) => b.score - a.score);
-  return [{ box: { x: 0, y: 0, width: w, height: h }, label: top[0]!.label, score: top[0]!.score, top }];
+  const [{ label, score, top }] = classifyLogits(out.logits!.data as Float32Array, info.classes, info.classes.length) as [
+    Prediction,
+  ];
+  return [{ box: { x: 0, y: 0, width: w, height: h }, label, score, top }];
 }
 
 async function predictOnServer(blob: Blob): Promise<Face[]> {
