@@ -34,7 +34,8 @@ export interface OnnxTensor {
 
 export interface OnnxOpsOptions {
   /**
-   * `int8`: the backbone's MatMuls (the ConvNeXt MLPs, ~90 % of its multiply-adds) get int8 weights,
+   * `int8`: the MatMuls the model declares quantizable (the ConvNeXt MLPs, ~90 % of the backbone's
+   * multiply-adds) get int8 weights,
    * quantised per output channel (symmetric), and activations quantised per tensor at run time
    * (DynamicQuantizeLinear → MatMulInteger → rescale: the pattern ONNX Runtime fuses into
    * DynamicQuantizeMatMul). Convolutions and the head stay float32.
@@ -214,14 +215,14 @@ export class OnnxOps implements Ops<OnnxTensor> {
 
   // ---- dense layers and normalisation
 
-  dense(x: OnnxTensor, name: string, units: number, o: { bias?: boolean } = {}): OnnxTensor {
+  dense(x: OnnxTensor, name: string, units: number, o: { bias?: boolean; quantizable?: boolean } = {}): OnnxTensor {
     const xin = this.as(x, 'nhwc');
     const shape = [...x.shape.slice(0, -1), units];
     const bias = o.bias === false ? undefined : this.param(`${name}.bias`);
     if (this.isInput(`${name}.weight`)) return this.t(this.g.linear(xin, this.param(`${name}.weight`), bias));
     // Constant weights: MatMul (+ Add), which ONNX Runtime fuses; int8 for the backbone's MLPs.
     const y =
-      this.precision === 'int8' && name.startsWith('stages.')
+      this.precision === 'int8' && o.quantizable
         ? this.quantizedMatMul(xin.name, this.weight(`${name}.weight`))
         : this.g.node('MatMul', [xin.name, this.param(`${name}.weight`).name]);
     return this.t({ name: bias ? this.g.node('Add', [y, bias.name]) : y, shape });

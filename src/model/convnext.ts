@@ -68,9 +68,9 @@ function block(cfg: ConvNeXtConfig, s: number, b: number, until: (typeof BLOCK_S
       const steps: ((t: typeof x) => typeof x)[] = [
         (t) => ops.depthwiseConv2d(t, `${p}.conv_dw`, { kernel: 7, stride: 1, padding: 'same', init: TRUNC_NORMAL }),
         (t) => ops.layerNorm(t, `${p}.norm`, cfg.eps),
-        (t) => ops.dense(t, `${p}.mlp.fc1`, 4 * c, { init: TRUNC_NORMAL }),
+        (t) => ops.dense(t, `${p}.mlp.fc1`, 4 * c, { init: TRUNC_NORMAL, quantizable: true }),
         (t) => ops.gelu(t),
-        (t) => ops.dense(t, `${p}.mlp.fc2`, c, { init: TRUNC_NORMAL }),
+        (t) => ops.dense(t, `${p}.mlp.fc2`, c, { init: TRUNC_NORMAL, quantizable: true }),
         (t) => ops.scale(t, `${p}.gamma`, { kind: 'const', value: 1e-6 }),
         (t) => ops.add(x, t),
       ];
