@@ -10,6 +10,7 @@ import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { buildServer, type ServerOptions } from '../src/server/server.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { FIXTURES, smallConfig } from './helpers.js';
+import { Rng } from '../src/util/rng.js';
 
 const cfg = smallConfig();
 const weights = initWeights(paramSpecs(cfg), 1);
@@ -131,6 +132,47 @@ describe('convcut serve API', () => {
       clearSpy.mockRestore();
     }
     expect(armed.size).toBe(0); // every one cleared once its request was answered
+  });
+
+  it('fuzz: 600 mutated JPEG/PNG/WebP/GIF/TIFF/BMP bodies (seeded) get a 2xx/4xx answer each, never a 5xx or a hang', async () => {
+    const url = await start();
+    const base = sharp({ create: { width: 64, height: 48, channels: 3, background: '#c08060' } });
+    const bmp = Buffer.alloc(54 + 2 * 12); // 24-bit, 4×2
+    bmp.write('BM');
+    bmp.writeUInt32LE(bmp.length, 2);
+    bmp.writeUInt32LE(54, 10);
+    bmp.writeUInt32LE(40, 14);
+    bmp.writeInt32LE(4, 18);
+    bmp.writeInt32LE(2, 22);
+    bmp.writeUInt16LE(1, 26);
+    bmp.writeUInt16LE(24, 28);
+    const seeds: [string, Buffer][] = [
+      ['jpeg', await base.clone().jpeg().toBuffer()],
+      ['png', await base.clone().png().toBuffer()],
+      ['webp', await base.clone().webp().toBuffer()],
+      ['gif', await base.clone().gif().toBuffer()],
+      ['tiff', await base.clone().tiff().toBuffer()],
+      ['bmp', bmp],
+    ];
+    const rng = new Rng(7);
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 600; i++) {
+      const [kind, seed] = seeds[i % seeds.length]!;
+      const m = Buffer.from(seed);
+      const op = rng.int(3);
+      let body = m;
+      if (op === 0)
+        body = m.subarray(0, rng.int(m.length)); // truncated
+      else if (op === 1)
+        for (let j = 0; j <= rng.int(8); j++) m[rng.int(m.length)] = rng.int(256); // flipped bytes
+      else m.writeUInt32LE(rng.int(2 ** 32) >>> 0, Math.min(rng.int(m.length), m.length - 4)); // a wild 32-bit field
+      const r = await fetch(`${url}/v1/predict`, { method: 'POST', body, headers: { 'content-type': `image/${kind}` } });
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      expect(r.status, `${kind} case ${i}`).toBeLessThan(500);
+      await r.arrayBuffer();
+    }
+    expect(statuses.get(422)).toBeGreaterThan(300); // most mutations are unreadable, and said so
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
   it('a full queue and a request over its time limit get 503', async () => {
