@@ -80,7 +80,10 @@ export class ConvCutModel {
     } catch (e) {
       throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`, { cause: e });
     }
-    return new ConvCutModel(config, await createSession(bytes, opts), file);
+    const session = await createSession(bytes, opts).catch((e: Error) => {
+      throw new Error(`${file}: ONNX Runtime cannot load this model (${e.message.split('\n')[0]})`, { cause: e });
+    });
+    return new ConvCutModel(config, session, file);
   }
 
   get classes(): string[] {

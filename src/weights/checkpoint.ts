@@ -96,6 +96,13 @@ export async function loadCheckpoint(file: string, opts: { lazy?: boolean } = {}
     throw new Error(`${file}: metadata format is "${meta.format}", expected ${CHECKPOINT_FORMAT}`);
   if (meta.version > CHECKPOINT_VERSION)
     throw new Error(`${file}: checkpoint version ${meta.version} is newer than this convcut reads (${CHECKPOINT_VERSION})`);
-  checkWeights(paramSpecs(meta.config), tensors, file);
+  let specs;
+  try {
+    specs = paramSpecs(meta.config);
+  } catch (e) {
+    // A damaged or hand-edited config: say so here, not as a TypeError deep in the network code.
+    throw new Error(`${file}: the checkpoint's network configuration is not usable (${(e as Error).message})`, { cause: e });
+  }
+  checkWeights(specs, tensors, file);
   return { meta, weights: tensors };
 }
