@@ -67,6 +67,25 @@ describe('end to end: train → checkpoint → eval → predict', () => {
       expect(readFileSync(path.join(out, f)).subarray(1, 4).toString()).toBe('PNG');
     }
     expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/accuracy \(WAR\)/);
+    // predictions.csv: one row per image; accuracy and ECE recomputed from it, here, match report.json.
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const [header, ...lines] = readFileSync(path.join(out, 'predictions.csv'), 'utf8').trim().split('\n');
+    expect(header).toBe(['file', 'true', 'predicted', ...report.classes.map((c: string) => `p_${c}`)].join(','));
+    expect(lines).toHaveLength(84);
+    const preds = lines.map((l) => l.split(','));
+    expect(preds.filter((x) => x[1] === x[2]).length / preds.length).toBeCloseTo(report.metrics.accuracy, 12);
+    const bins = Array.from({ length: 15 }, () => ({ n: 0, hit: 0, conf: 0 }));
+    for (const x of preds) {
+      const p = x.slice(3).map(Number);
+      expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      const top = Math.max(...p);
+      const bin = bins[Math.min(14, Math.floor(top * 15))]!;
+      bin.n++;
+      bin.conf += top;
+      bin.hit += report.classes[p.indexOf(top)] === x[1] ? 1 : 0;
+    }
+    const ece = bins.reduce((a, b) => a + (b.n ? (b.n / preds.length) * Math.abs(b.hit / b.n - b.conf / b.n) : 0), 0);
+    expect(report.ece).toBeCloseTo(ece, 4); // the CSV holds 6 significant digits
     const img = path.join(data, 'basic', 'Image', 'aligned');
     const bad = path.join(root, 'bad.jpg');
     writeFileSync(bad, 'nope');

@@ -49,7 +49,7 @@ export async function evaluateAndReport(
   }
   if (o.out) {
     await writeReport(o.out, r, { history: o.history, tsnePoints: o.tsnePoints });
-    if (!o.json) console.log(`report: ${o.out}/report.md, report.html, confusion.png, tsne.png`);
+    if (!o.json) console.log(`report: ${o.out}/report.md, report.html, predictions.csv, confusion.png, tsne.png`);
   }
   return r;
 }

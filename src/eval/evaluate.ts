@@ -12,7 +12,8 @@ import type { Problem, Sample, Split } from '../data/dataset.js';
 import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
-import { argmaxRows, computeMetrics, type Metrics } from './metrics.js';
+import { softmaxRows } from '../infer/classify.js';
+import { argmaxRows, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
 
 export interface EvalOptions {
   model: string;
@@ -37,6 +38,10 @@ export interface EvalResult {
   /** The published protocol's metrics (class-ordered batches of 32), when asked for. */
   reference?: Metrics;
   embeddings: { data: Float32Array; dim: number; labels: number[] };
+  /** Per image (sound protocol), in order: its id, true class, and class probabilities (N × classes). */
+  predictions: { ids: string[]; labels: number[]; probabilities: Float32Array };
+  /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
+  ece: number;
   problems: Problem[];
   seconds: number;
 }
@@ -63,6 +68,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
 
     const run = async (list: Sample[], batch: number, chunkSize: number) => {
       const labels: number[] = [];
+      const ids: string[] = [];
       const logits: number[] = [];
       const emb: number[] = [];
       for (let i = 0; i < list.length; i += chunkSize) {
@@ -79,14 +85,17 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
           logits.push(...out.logits.data);
           emb.push(...out.embedding.data);
           labels.push(...chunk.map((c) => c.s.label));
+          ids.push(...chunk.map((c) => c.s.id));
         }
         o.onProgress?.(part.length, list.length);
       }
-      return { labels, preds: argmaxRows(Float32Array.from(logits), k), emb: Float32Array.from(emb) };
+      const all = Float32Array.from(logits);
+      return { labels, ids, logits: all, preds: argmaxRows(all, k), emb: Float32Array.from(emb) };
     };
 
     const sound = await run(samples, bs, Math.max(bs, 64));
     const metrics = computeMetrics(sound.labels, sound.preds, classes);
+    const probabilities = softmaxRows(sound.logits, k);
     let reference: Metrics | undefined;
     if (o.protocol === 'reference') {
       const ordered = [...samples].sort((a, b) => a.label - b.label);
@@ -104,6 +113,8 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       metrics,
       reference,
       embeddings: { data: sound.emb, dim, labels: sound.labels },
+      predictions: { ids: sound.ids, labels: sound.labels, probabilities },
+      ece: expectedCalibrationError(probabilities, sound.labels, k),
       problems: problems.filter(
         (p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i,
       ),

@@ -62,3 +62,32 @@ export function argmaxRows(scores: Float32Array, k: number): Int32Array {
   }
   return out;
 }
+
+/**
+ * Expected calibration error: the images binned by top-1 confidence into `bins` equal-width bins
+ * over [0, 1]; Σ over bins of (bin size / N) · |accuracy − mean confidence| in the bin.
+ * `probabilities`: N × classes, row-major.
+ */
+export function expectedCalibrationError(
+  probabilities: Float32Array,
+  labels: ArrayLike<number>,
+  classes: number,
+  bins = 15,
+): number {
+  const n = labels.length;
+  const count = new Array<number>(bins).fill(0);
+  const hits = new Array<number>(bins).fill(0);
+  const conf = new Array<number>(bins).fill(0);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probabilities[i * classes + c]! > probabilities[i * classes + best]!) best = c;
+    const p = probabilities[i * classes + best]!;
+    const b = Math.min(bins - 1, Math.floor(p * bins));
+    count[b]!++;
+    conf[b]! += p;
+    if (best === labels[i]) hits[b]!++;
+  }
+  let ece = 0;
+  for (let b = 0; b < bins; b++) if (count[b]) ece += (count[b]! / n) * Math.abs(hits[b]! / count[b]! - conf[b]! / count[b]!);
+  return ece;
+}

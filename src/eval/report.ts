@@ -68,6 +68,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     classes: r.classes,
     protocol: 'sound: per-image predictions, independent of batch size and order',
     metrics: r.metrics,
+    ece: r.ece,
     referenceProtocol: r.reference
       ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference }
       : undefined,
@@ -75,6 +76,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     seconds: r.seconds,
   };
   await save('report.json', JSON.stringify(json, null, 1));
+  await save('predictions.csv', predictionsCsv(r));
 
   const m = r.metrics;
   const md = [
@@ -87,6 +89,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     `| accuracy (WAR) | ${pct(m.accuracy)} |`,
     `| mean class accuracy (UAR) | ${pct(m.uar)} |`,
     `| macro-F1 | ${pct(m.macroF1)} |`,
+    `| expected calibration error (ECE, 15 bins of top-1 confidence) | ${pct(r.ece)} |`,
     ...(r.reference
       ? [
           `| accuracy, **published protocol** (class-ordered batches of 32) | ${pct(r.reference.accuracy)} |`,
@@ -119,7 +122,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
 <h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
-<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr>${
+<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}</td></tr>${
     r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
   }</table>
 <h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass
@@ -132,4 +135,17 @@ ${svgs.map((s) => `<div>${s}</div>`).join('\n')}
 </body></html>`;
   await save('report.html', html);
   return files;
+}
+
+/** One row per image: `file,true,predicted,p_<class>…` — every figure of the report can be recomputed from it. */
+function predictionsCsv(r: EvalResult): string {
+  const k = r.classes.length;
+  const { ids, labels, probabilities: p } = r.predictions;
+  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+  const rows = ids.map((id, i) => {
+    const row = Array.from(p.subarray(i * k, (i + 1) * k));
+    const predicted = row.indexOf(Math.max(...row));
+    return [quote(id), r.classes[labels[i]!], r.classes[predicted], ...row.map((x) => x.toPrecision(6))].join(',');
+  });
+  return [['file', 'true', 'predicted', ...r.classes.map((c) => `p_${c}`)].join(','), ...rows].join('\n') + '\n';
 }
