@@ -86,6 +86,16 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     }
     const ece = bins.reduce((a, b) => a + (b.n ? (b.n / preds.length) * Math.abs(b.hit / b.n - b.conf / b.n) : 0), 0);
     expect(report.ece).toBeCloseTo(ece, 4); // the CSV holds 6 significant digits
+    // 95 % bootstrap intervals (seeded, recorded) hold the estimate, as wide as the binomial says
+    const { accuracy: acc, resamples, seed } = report.ci95;
+    expect({ resamples, seed }).toEqual({ resamples: 1000, seed: 0 });
+    const est = report.metrics.accuracy;
+    expect(acc.low).toBeLessThanOrEqual(est);
+    expect(acc.high).toBeGreaterThanOrEqual(est);
+    const normalWidth = 2 * 1.96 * Math.sqrt((est * (1 - est)) / preds.length);
+    expect((acc.high - acc.low) / normalWidth).toBeGreaterThan(0.7);
+    expect((acc.high - acc.low) / normalWidth).toBeLessThan(1.3);
+    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/accuracy \(WAR\) \| [\d.]+ % \(95 % CI [\d.]+–[\d.]+ %\)/);
     const img = path.join(data, 'basic', 'Image', 'aligned');
     const bad = path.join(root, 'bad.jpg');
     writeFileSync(bad, 'nope');

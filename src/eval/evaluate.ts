@@ -13,7 +13,7 @@ import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { softmaxRows } from '../infer/classify.js';
-import { argmaxRows, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
+import { argmaxRows, bootstrapIntervals, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
 
 export interface EvalOptions {
   model: string;
@@ -42,6 +42,8 @@ export interface EvalResult {
   predictions: { ids: string[]; labels: number[]; probabilities: Float32Array };
   /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
   ece: number;
+  /** 95 % bootstrap intervals of accuracy, UAR and macro-F1 (1,000 resamples, seed 0). */
+  intervals: ReturnType<typeof bootstrapIntervals>;
   problems: Problem[];
   seconds: number;
 }
@@ -115,6 +117,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       embeddings: { data: sound.emb, dim, labels: sound.labels },
       predictions: { ids: sound.ids, labels: sound.labels, probabilities },
       ece: expectedCalibrationError(probabilities, sound.labels, k),
+      intervals: bootstrapIntervals(sound.labels, sound.preds, classes, 0),
       problems: problems.filter(
         (p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i,
       ),

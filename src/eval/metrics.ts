@@ -1,8 +1,9 @@
 /**
  * Classification metrics as FER papers report them: overall accuracy (WAR), mean per-class
  * accuracy (UAR), macro-F1, per-class precision/recall/F1, and the confusion matrix (rows = true
- * class, row-normalised for pictures).
+ * class, row-normalised for pictures); expected calibration error and bootstrap intervals.
  */
+import { Rng } from '../util/rng.js';
 export interface ClassMetrics {
   class: string;
   support: number;
@@ -90,4 +91,44 @@ export function expectedCalibrationError(
   let ece = 0;
   for (let b = 0; b < bins; b++) if (count[b]) ece += (count[b]! / n) * Math.abs(hits[b]! / count[b]! - conf[b]! / count[b]!);
   return ece;
+}
+
+export interface Interval {
+  low: number;
+  high: number;
+}
+
+/**
+ * 95 % percentile-bootstrap confidence intervals of accuracy, UAR and macro-F1: `resamples` draws of
+ * N images with replacement (seeded), the metrics recomputed on each, the 2.5th and 97.5th
+ * percentiles kept.
+ */
+export function bootstrapIntervals(
+  labels: ArrayLike<number>,
+  predictions: ArrayLike<number>,
+  classes: string[],
+  seed: number,
+  resamples = 1000,
+): { accuracy: Interval; uar: Interval; macroF1: Interval; resamples: number; seed: number } {
+  const rng = new Rng(seed);
+  const n = labels.length;
+  const draws = { accuracy: [] as number[], uar: [] as number[], macroF1: [] as number[] };
+  const l = new Int32Array(n);
+  const p = new Int32Array(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) {
+      const j = rng.int(n);
+      l[i] = labels[j]!;
+      p[i] = predictions[j]!;
+    }
+    const m = computeMetrics(l, p, classes);
+    draws.accuracy.push(m.accuracy);
+    draws.uar.push(m.uar);
+    draws.macroF1.push(m.macroF1);
+  }
+  const interval = (xs: number[]): Interval => {
+    xs.sort((a, b) => a - b);
+    return { low: xs[Math.floor(0.025 * (xs.length - 1))]!, high: xs[Math.ceil(0.975 * (xs.length - 1))]! };
+  };
+  return { accuracy: interval(draws.accuracy), uar: interval(draws.uar), macroF1: interval(draws.macroF1), resamples, seed };
 }

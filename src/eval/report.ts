@@ -13,6 +13,7 @@ import { confusionSpec, curvesSpec, renderSpec, scatterSpec } from './plots.js';
 import { tsne } from './tsne.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const ci = (i: { low: number; high: number }) => `${(100 * i.low).toFixed(1)}–${(100 * i.high).toFixed(1)} %`;
 
 function metricsTable(m: Metrics): string {
   const rows = m.perClass.map(
@@ -69,6 +70,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     protocol: 'sound: per-image predictions, independent of batch size and order',
     metrics: r.metrics,
     ece: r.ece,
+    ci95: r.intervals,
     referenceProtocol: r.reference
       ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference }
       : undefined,
@@ -86,9 +88,9 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     '',
     '| metric | value |',
     '|---|---|',
-    `| accuracy (WAR) | ${pct(m.accuracy)} |`,
-    `| mean class accuracy (UAR) | ${pct(m.uar)} |`,
-    `| macro-F1 | ${pct(m.macroF1)} |`,
+    `| accuracy (WAR) | ${pct(m.accuracy)} (95 % CI ${ci(r.intervals.accuracy)}) |`,
+    `| mean class accuracy (UAR) | ${pct(m.uar)} (95 % CI ${ci(r.intervals.uar)}) |`,
+    `| macro-F1 | ${pct(m.macroF1)} (95 % CI ${ci(r.intervals.macroF1)}) |`,
     `| expected calibration error (ECE, 15 bins of top-1 confidence) | ${pct(r.ece)} |`,
     ...(r.reference
       ? [
