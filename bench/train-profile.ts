@@ -8,10 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describeBackbone, paramSpecs } from '../src/engine/describe.js';
-import { buildStepGraph } from '../src/engine/train-graph.js';
+import { paramSpecs } from '../src/engine/describe.js';
+import { buildStepGraph, trainablePart } from '../src/engine/train-graph.js';
 import { makeConfig } from '../src/model/config.js';
-import { convcutBackbone } from '../src/model/convcut.js';
 import { KERAS_ADAM } from '../src/train/adam.js';
 import { dropoutMasks } from '../src/train/ort-trainer.js';
 import { initWeights } from '../src/weights/weight-map.js';
@@ -22,15 +21,7 @@ const n = numberArg('--units', 2);
 const batch = numberArg('--batch', 16);
 const top = numberArg('--top', 25);
 const cfg = makeConfig({ backbone: 'base' });
-const all = convcutBackbone(cfg);
-const units = n === 0 ? [] : all.slice(all.length - n);
-const prefixes = units.map((u) => u.prefix);
-const weights = new Map(
-  [...initWeights(paramSpecs(cfg), 0)].filter(
-    ([k]) => !all.some((u) => u.prefix && k.startsWith(u.prefix)) || prefixes.some((p) => k.startsWith(p)),
-  ),
-);
-const inputShape = describeBackbone(cfg, all.slice(0, all.length - n)).outputShape;
+const { units, weights, inputShape } = trainablePart(cfg, initWeights(paramSpecs(cfg), 0), n);
 const graph = buildStepGraph(cfg, weights, { units, inputShape, adam: KERAS_ADAM });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convcut-train-prof-'));
 const s = await ort.InferenceSession.create(graph.bytes, {

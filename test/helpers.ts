@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createSession, ort } from '../src/engine/ort-session.js';
-import { onnx, OnnxOps } from '../src/engine/onnx-ops.js';
+import { OnnxOps } from '../src/engine/onnx-ops.js';
 import { makeConfig, type ConvCutConfig, type ConvCutOptions } from '../src/model/config.js';
 import { convcutBackbone, convcutHead } from '../src/model/convcut.js';
 import { runUnits } from '../src/model/convnext.js';
@@ -75,11 +75,7 @@ export async function runAsTrained(
   const x = ops.g.input('input', [-1, ...input.shape.slice(1)]);
   const features = runUnits(ops, { ...x, layout: 'nhwc' as const }, convcutBackbone(cfg));
   ops.output(part === 'backbone' ? features : convcutHead(ops, features, cfg).logits, 'out');
-  const bytes = onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 't', node: ops.g.nodes, initializer: ops.g.initializers, input: ops.g.inputs, output: ops.g.outputs },
-  }).finish();
+  const bytes = ops.g.encode('t');
   const session = await createSession(bytes, { threads: 1 });
   const n = input.shape[0]!;
   const feeds: Record<string, ort.Tensor> = { input: new ort.Tensor('float32', input.data, input.shape) };

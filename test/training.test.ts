@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
-import { OnnxGraph, onnx } from '../src/engine/onnx-graph.js';
+import { OnnxGraph } from '../src/engine/onnx-graph.js';
 import { createSession, ort } from '../src/engine/ort-session.js';
 import { BackboneRunner } from '../src/infer/features.js';
 import { convcutBackbone } from '../src/model/convcut.js';
@@ -108,11 +108,7 @@ describe('training on ONNX Runtime', () => {
       g.output(`new/v/${s.param.name}`, { name: upd.v[i]!, shape: [2] });
     });
     g.output('grad_norm', { name: upd.gradNorm, shape: [] });
-    const bytes = onnx.ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: { name: 'adam', node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs },
-    }).finish();
+    const bytes = g.encode('adam');
     const session = await createSession(bytes, { threads: 1 });
     const theta = [0.5, -1, 2, 0];
     const m = [0, 0, 0, 0];

@@ -7,8 +7,7 @@ import { convcutBackbone, convcutHead } from '../model/convcut.js';
 import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
 import { describeBackbone } from './describe.js';
-import type pkg from 'onnx-proto';
-import { onnx, OnnxOps, valueInfo, type OnnxTensor } from './onnx-ops.js';
+import { OnnxOps, type OnnxTensor } from './onnx-ops.js';
 
 /**
  * - `full`: images (N, S, S, 3) RGB 0..255 → logits, embedding (and features if asked).
@@ -41,7 +40,7 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
   const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
   const inputName = part === 'head' ? 'features' : 'images';
-  const input: OnnxTensor = { name: inputName, shape: inputShape, layout: 'nhwc' };
+  const input: OnnxTensor = { ...ops.g.input(inputName, inputShape), layout: 'nhwc' };
   if (opts.units && part !== 'backbone') throw new Error('units can only be given for a backbone graph');
   const features = part === 'head' ? input : runUnits(ops, input, opts.units ?? convcutBackbone(cfg));
   if (part === 'backbone' || (part === 'full' && opts.withFeatures)) ops.output(features, 'features');
@@ -50,20 +49,6 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
     ops.output(logits, 'logits');
     ops.output(embedding, 'embedding');
   }
-  const model: pkg.onnx.IModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'convcut',
-    graph: {
-      name: `convcut_${part}`,
-      node: ops.g.nodes,
-      initializer: ops.g.initializers,
-      input: [valueInfo(inputName, inputShape)],
-      output: ops.g.outputs,
-    },
-    metadataProps: [
-      { key: 'convcut', value: JSON.stringify({ config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata }) },
-    ],
-  };
-  return onnx.ModelProto.encode(model).finish();
+  const meta = { config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata };
+  return ops.g.encode(`convcut_${part}`, { convcut: JSON.stringify(meta) });
 }

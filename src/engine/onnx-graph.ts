@@ -131,6 +131,17 @@ export class OnnxGraph {
   private readonly published = new Set<string>();
   private readonly renamed = new Map<string, string>();
 
+  /** The graph as an ONNX model (IR 8, opset 17); `metadata` goes into its metadata_props. */
+  encode(name: string, metadata: Record<string, string> = {}): Uint8Array {
+    return onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'convcut',
+      graph: { name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+    }).finish();
+  }
+
   // ---- the tape
 
   /** Marks a graph input (a trainable parameter) as needing its gradient. */
@@ -306,17 +317,25 @@ export class OnnxGraph {
     const y = { name: yn!, shape: x.shape };
     return this.rec(y, [x, w, b], (gy) => {
       const xhat = this.node('Mul', [this.node('Sub', [x.name, mean!]), inv!]);
-      const lead = this.ints(x.shape.slice(0, -1).map((_, i) => i));
-      if (this.needs(w)) this.acc(w, this.node('ReduceSum', [this.node('Mul', [gy, xhat]), lead], { keepdims: 0 }));
-      if (this.needs(b)) this.acc(b, this.node('ReduceSum', [gy, lead], { keepdims: 0 }));
-      if (!this.needs(x)) return;
-      // ∂x = inv·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = ∂y·γ
-      const gh = this.node('Mul', [gy, w.name]);
-      const m1 = this.node('ReduceMean', [gh], { axes: [-1], keepdims: 1 });
-      const m2 = this.node('ReduceMean', [this.node('Mul', [gh, xhat])], { axes: [-1], keepdims: 1 });
-      const inner = this.node('Sub', [this.node('Sub', [gh, m1]), this.node('Mul', [xhat, m2])]);
-      this.acc(x, this.node('Mul', [inner, inv!]));
+      this.normBackward(gy, { x, w, b, xhat, inv: inv! }, [-1]);
     });
+  }
+
+  /**
+   * Gradients of y = x̂·γ + β with x̂ = (x − mean)·inv, the statistics taken over `statAxes`
+   * (LayerNorm: the channels; BatchNorm: all axes but the channels): ∂γ, ∂β summed over the
+   * leading axes, and ∂x = inv·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = ∂y·γ.
+   */
+  private normBackward(gy: string, t: { x: V; w: V; b: V; xhat: string; inv: string }, statAxes: number[]): void {
+    const lead = this.ints(t.x.shape.slice(0, -1).map((_, i) => i));
+    if (this.needs(t.w)) this.acc(t.w, this.node('ReduceSum', [this.node('Mul', [gy, t.xhat]), lead], { keepdims: 0 }));
+    if (this.needs(t.b)) this.acc(t.b, this.node('ReduceSum', [gy, lead], { keepdims: 0 }));
+    if (!this.needs(t.x)) return;
+    const gh = this.node('Mul', [gy, t.w.name]);
+    const m1 = this.node('ReduceMean', [gh], { axes: statAxes, keepdims: 1 });
+    const m2 = this.node('ReduceMean', [this.node('Mul', [gh, t.xhat])], { axes: statAxes, keepdims: 1 });
+    const inner = this.node('Sub', [this.node('Sub', [gh, m1]), this.node('Mul', [t.xhat, m2])]);
+    this.acc(t.x, this.node('Mul', [inner, t.inv]));
   }
 
   /**
@@ -331,18 +350,7 @@ export class OnnxGraph {
     const inv = this.node('Reciprocal', [this.node('Sqrt', [this.node('Add', [variance, this.scalar(eps)])])]);
     const xhat = this.node('Mul', [d, inv]);
     const y = { name: this.node('Add', [this.node('Mul', [xhat, w.name]), b.name]), shape: x.shape };
-    this.rec(y, [x, w, b], (gy) => {
-      const lead = this.ints(axes);
-      if (this.needs(w)) this.acc(w, this.node('ReduceSum', [this.node('Mul', [gy, xhat]), lead], { keepdims: 0 }));
-      if (this.needs(b)) this.acc(b, this.node('ReduceSum', [gy, lead], { keepdims: 0 }));
-      if (!this.needs(x)) return;
-      // ∂x = inv·(ĝ − mean_batch(ĝ) − x̂·mean_batch(ĝ·x̂)), ĝ = ∂y·γ
-      const gh = this.node('Mul', [gy, w.name]);
-      const m1 = this.node('ReduceMean', [gh], { axes, keepdims: 1 });
-      const m2 = this.node('ReduceMean', [this.node('Mul', [gh, xhat])], { axes, keepdims: 1 });
-      const inner = this.node('Sub', [this.node('Sub', [gh, m1]), this.node('Mul', [xhat, m2])]);
-      this.acc(x, this.node('Mul', [inner, inv]));
-    });
+    this.rec(y, [x, w, b], (gy) => this.normBackward(gy, { x, w, b, xhat, inv }, axes));
     const flat = this.ints([x.shape[x.shape.length - 1]!]);
     return { y, mean: this.node('Reshape', [mean, flat]), variance: this.node('Reshape', [variance, flat]) };
   }
@@ -426,14 +434,9 @@ export class OnnxGraph {
       }
     });
   }
-
-  /** Inference-only op with no gradient (constants, quantised paths): any node, shape given. */
-  opaque(op: string, inputs: string[], shape: number[], attrs: Record<string, Attr> = {}): V {
-    return { name: this.node(op, inputs, attrs), shape };
-  }
 }
 
-export function swapLastPerm(r: number): number[] {
+function swapLastPerm(r: number): number[] {
   const perm = [...Array(r).keys()];
   [perm[r - 1], perm[r - 2]] = [perm[r - 2]!, perm[r - 1]!];
   return perm;

@@ -21,7 +21,6 @@ import { numel, transposeData, type WeightTensor, type Weights } from '../weight
 import { onnx, OnnxGraph, type V } from './onnx-graph.js';
 
 export { onnx };
-export { valueInfo } from './onnx-graph.js';
 
 type Layout = 'nhwc' | 'nchw';
 

@@ -12,11 +12,12 @@
  * clipping), and the new state under `new/<input name>`; with `exposeGrads`, `grad/<name>` too.
  */
 import type { ConvCutConfig } from '../model/config.js';
-import { convcutHead } from '../model/convcut.js';
+import { convcutBackbone, convcutHead } from '../model/convcut.js';
 import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
 import { adamUpdate, type AdamSettings } from '../train/adam.js';
-import { onnx, type OnnxGraph, type V } from './onnx-graph.js';
+import { describeBackbone } from './describe.js';
+import { onnx, type V } from './onnx-graph.js';
 import { OnnxOps, type MaskSpec } from './onnx-ops.js';
 
 export interface StepGraph {
@@ -37,13 +38,22 @@ export interface StepGraphOptions {
   exposeGrads?: boolean;
 }
 
-function model(g: OnnxGraph, name: string): Uint8Array {
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'convcut',
-    graph: { name, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs },
-  }).finish();
+/**
+ * The part of the network that trains when the last `n` backbone units do (0: the head only): those
+ * units, the parameters of that part picked from `weights` (which may hold the whole network), and
+ * the shape of one sample of its input (the frozen prefix's output).
+ */
+export function trainablePart(
+  cfg: ConvCutConfig,
+  weights: Weights,
+  n: number,
+): { units: BackboneUnit[]; weights: Weights; inputShape: number[] } {
+  const all = convcutBackbone(cfg);
+  if (n < 0 || n > all.length - 1) throw new Error(`trainable backbone units must be 0..${all.length - 1}, got ${n}`);
+  const units = n === 0 ? [] : all.slice(all.length - n);
+  const frozen = all.slice(0, all.length - n).filter((u) => u.prefix);
+  const picked: Weights = new Map([...weights].filter(([name]) => !frozen.some((u) => name.startsWith(u.prefix))));
+  return { units, weights: picked, inputShape: describeBackbone(cfg, all.slice(0, all.length - n)).outputShape };
 }
 
 /** `weights`: the trainable part's parameters (their shapes; values are fed at run time). */
@@ -110,7 +120,7 @@ export function buildStepGraph(cfg: ConvCutConfig, weights: Weights, o: StepGrap
     if (o.exposeGrads) g.output(`grad/${param.name}`, { name: grad, shape: param.shape });
   });
   for (const [name, t] of ops.updates) g.output(`new/${name}`, { name: t, shape: weights.get(name)!.shape });
-  return { bytes: model(g, 'convcut_train_step'), params, stats: [...ops.updates.keys()], masks: ops.masks };
+  return { bytes: g.encode('convcut_train_step'), params, stats: [...ops.updates.keys()], masks: ops.masks };
 }
 
 /** Inference on the trainable part with its parameters as inputs: `input` → `logits`, `embedding`. */
@@ -124,5 +134,5 @@ export function buildEvalGraph(
   const { logits, embedding } = convcutHead(ops, runUnits(ops, { ...input, layout: 'nhwc' }, o.units), cfg);
   ops.output(logits, 'logits');
   ops.output(embedding, 'embedding');
-  return model(ops.g, 'convcut_eval');
+  return ops.g.encode('convcut_eval');
 }

@@ -10,11 +10,9 @@
  * fed to each step without a copy and replaced by the step's outputs.
  */
 import type { ConvCutConfig } from '../model/config.js';
-import { convcutBackbone } from '../model/convcut.js';
 import type { BackboneUnit } from '../model/convnext.js';
-import { describeBackbone } from '../engine/describe.js';
 import { createSession, ort } from '../engine/ort-session.js';
-import { buildEvalGraph, buildStepGraph, type StepGraph } from '../engine/train-graph.js';
+import { buildEvalGraph, buildStepGraph, trainablePart, type StepGraph } from '../engine/train-graph.js';
 import type { MaskSpec } from '../engine/onnx-ops.js';
 import { Rng } from '../util/rng.js';
 import type { Weights } from '../weights/weight-map.js';
@@ -98,14 +96,10 @@ export class OrtTrainer {
    * `trainableBackboneUnits` units) is kept.
    */
   static async create(config: ConvCutConfig, weights: Weights, opts: TrainerOptions = {}): Promise<OrtTrainer> {
-    const all = convcutBackbone(config);
-    const n = opts.trainableBackboneUnits ?? 0;
-    if (n < 0 || n > all.length - 1) throw new Error(`trainable backbone units must be 0..${all.length - 1}, got ${n}`);
-    const units = n === 0 ? [] : all.slice(all.length - n);
-    const prefixes = units.map((u) => u.prefix);
-    const isBackbone = (name: string) => all.some((u) => u.prefix && name.startsWith(u.prefix));
-    const used: Weights = new Map([...weights].filter(([name]) => !isBackbone(name) || prefixes.some((p) => name.startsWith(p))));
-    const inputShape = describeBackbone(config, all.slice(0, all.length - n)).outputShape;
+    const classes = config.head.classes.length;
+    const cw = Float32Array.from(opts.classWeights ?? Array<number>(classes).fill(1));
+    if (cw.length !== classes) throw new Error(`class weights: ${cw.length} values for ${classes} classes`);
+    const { units, weights: used, inputShape } = trainablePart(config, weights, opts.trainableBackboneUnits ?? 0);
     const adam: AdamSettings = { ...KERAS_ADAM, clipNorm: opts.clipNorm ?? KERAS_ADAM.clipNorm };
     const graph = buildStepGraph(config, used, { units, inputShape, adam, exposeGrads: opts.exposeGrads });
     const sessionOpts = { threads: opts.threads, memPattern: false };
@@ -113,9 +107,6 @@ export class OrtTrainer {
       createSession(graph.bytes, sessionOpts),
       createSession(buildEvalGraph(config, used, { units, inputShape }), sessionOpts),
     ]);
-    const classes = config.head.classes.length;
-    const cw = Float32Array.from(opts.classWeights ?? Array<number>(classes).fill(1));
-    if (cw.length !== classes) throw new Error(`class weights: ${cw.length} values for ${classes} classes`);
     try {
       return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw);
     } catch (e) {
