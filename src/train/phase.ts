@@ -56,6 +56,25 @@ class PhaseState {
     this.epochStats = saved.epochStats;
     this.startStep = saved.position.step;
   }
+
+  /** What `run-state.ts` saves of it, at `position`. */
+  meta(position: RunStateMeta['position'], history: EpochRecord[], settingsHash: string): RunStateMeta {
+    return {
+      position,
+      lr: this.lr,
+      epochStats: this.epochStats,
+      earlyStop: { best: this.early.best, bestEpoch: this.early.bestEpoch, wait: this.early.wait },
+      plateau: this.plateau ? { best: this.plateau.best, wait: this.plateau.wait } : undefined,
+      bestVal: this.bestVal,
+      history: history as unknown as Record<string, unknown>[],
+      settingsHash,
+    };
+  }
+}
+
+/** The saved state of phase `pi` not yet begun: a resume then starts it fresh at `epoch`. */
+export function phaseStartMeta(run: Run, pi: number, epoch: number, history: EpochRecord[]): RunStateMeta {
+  return new PhaseState(run.recipe.phases[pi]!).meta({ phase: pi, epoch, step: 0 }, history, run.settingsHash);
 }
 
 export async function runPhase(
@@ -90,16 +109,7 @@ export async function runPhase(
     const state = new PhaseState(phase, resuming?.meta, resuming?.best);
     const saveState = (epoch: number, step: number) =>
       run.store.save({
-        meta: {
-          position: { phase: pi, epoch, step },
-          lr: state.lr,
-          epochStats: state.epochStats,
-          earlyStop: { best: state.early.best, bestEpoch: state.early.bestEpoch, wait: state.early.wait },
-          plateau: state.plateau ? { best: state.plateau.best, wait: state.plateau.wait } : undefined,
-          bestVal: state.bestVal,
-          history: history as unknown as Record<string, unknown>[],
-          settingsHash: run.settingsHash,
-        },
+        meta: state.meta({ phase: pi, epoch, step }, history, run.settingsHash),
         weights: trainer.weights(),
         optimizer: trainer.optimizerState(),
         best: state.best,

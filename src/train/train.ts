@@ -14,7 +14,7 @@ import path from 'node:path';
 import { defaultOrtThreads } from '../engine/ort-session.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { EpochRecord, TrainOptions, TrainResult } from './options.js';
-import { runPhase } from './phase.js';
+import { phaseStartMeta, runPhase } from './phase.js';
 import { openRun, prepareData, prepareFeatures, prepareModel } from './prepare.js';
 
 export { TrainingHalted, type EpochRecord, type TrainEvent, type TrainOptions, type TrainResult } from './options.js';
@@ -36,15 +36,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (pi + 1 < run.recipe.phases.length) {
         // Position the saved state at the next phase, so a resume starts it fresh.
         await run.store.save({
-          meta: {
-            position: { phase: pi + 1, epoch: start.epoch, step: 0 },
-            lr: run.recipe.phases[pi + 1]!.lr,
-            epochStats: { loss: 0, correct: 0, seen: 0 },
-            earlyStop: { best: -Infinity, bestEpoch: -1, wait: 0 },
-            bestVal: -Infinity,
-            history: history as unknown as Record<string, unknown>[],
-            settingsHash: run.settingsHash,
-          },
+          meta: phaseStartMeta(run, pi + 1, start.epoch, history),
           weights: start.trainable, // the next phase keeps what its head has
           optimizer: new Map(),
         });
