@@ -38,8 +38,8 @@ export interface EvalResult {
   /** The published protocol's metrics (class-ordered batches of 32), when asked for. */
   reference?: Metrics;
   embeddings: { data: Float32Array; dim: number; labels: number[] };
-  /** Per image (sound protocol), in order: its id, true class, and class probabilities (N × classes). */
-  predictions: { ids: string[]; labels: number[]; probabilities: Float32Array };
+  /** Per image (sound protocol), in order: its id, true and predicted class, class probabilities (N × classes). */
+  predictions: { ids: string[]; labels: number[]; predicted: Int32Array; probabilities: Float32Array };
   /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
   ece: number;
   /** 95 % bootstrap intervals of accuracy, UAR and macro-F1 (1,000 resamples, seed 0). */
@@ -115,7 +115,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       metrics,
       reference,
       embeddings: { data: sound.emb, dim, labels: sound.labels },
-      predictions: { ids: sound.ids, labels: sound.labels, probabilities },
+      predictions: { ids: sound.ids, labels: sound.labels, predicted: sound.preds, probabilities },
       ece: expectedCalibrationError(probabilities, sound.labels, k),
       intervals: bootstrapIntervals(sound.labels, sound.preds, classes, 0),
       problems: problems.filter(

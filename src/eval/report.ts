@@ -142,12 +142,11 @@ ${svgs.map((s) => `<div>${s}</div>`).join('\n')}
 /** One row per image: `file,true,predicted,p_<class>…` — every figure of the report can be recomputed from it. */
 function predictionsCsv(r: EvalResult): string {
   const k = r.classes.length;
-  const { ids, labels, probabilities: p } = r.predictions;
+  const { ids, labels, predicted, probabilities: p } = r.predictions;
   const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
   const rows = ids.map((id, i) => {
-    const row = Array.from(p.subarray(i * k, (i + 1) * k));
-    const predicted = row.indexOf(Math.max(...row));
-    return [quote(id), r.classes[labels[i]!], r.classes[predicted], ...row.map((x) => x.toPrecision(6))].join(',');
+    const row = Array.from(p.subarray(i * k, (i + 1) * k), (x) => x.toPrecision(6));
+    return [quote(id), r.classes[labels[i]!], r.classes[predicted[i]!], ...row].join(',');
   });
   return [['file', 'true', 'predicted', ...r.classes.map((c) => `p_${c}`)].join(','), ...rows].join('\n') + '\n';
 }
