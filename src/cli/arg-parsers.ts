@@ -4,6 +4,7 @@
  * into NaN somewhere inside (where it used to produce wrong output: "0 images", or a misleading error).
  */
 import { InvalidArgumentError } from 'commander';
+import { FERPLUS_MODES } from '../data/ferplus.js';
 
 /** `value` as a finite number that passes `ok`; otherwise an error saying what was `expected`. */
 function numberWhere(value: string, ok: (n: number) => boolean, expected: string): number {
@@ -82,7 +83,7 @@ function editDistance(a: string, b: string): number {
 export const precisionArg = choice('fp32', 'int8');
 
 /** FERPlus label rules (data/ferplus.ts). */
-export const ferplusModeArg = choice('majority', 'probability', 'crossentropy', 'multi-target');
+export const ferplusModeArg = choice(...FERPLUS_MODES);
 
 /** Attention modes (model/attention.ts). */
 export const attentionArg = choice('token', 'batch', 'none');

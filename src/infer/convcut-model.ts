@@ -21,6 +21,7 @@ import { classifyLogits, type Prediction } from './classify.js';
 export type { Prediction } from './classify.js';
 import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
 import { isSafetensors, openSafetensors } from '../weights/safetensors.js';
+import { readFileHead } from '../util/file-head.js';
 import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
@@ -60,9 +61,10 @@ export class ConvCutModel {
       const graph = exportOnnx(ck.meta.config, ck.weights, { precision: opts.precision, externalDir });
       return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file);
     }
-    const bytes = await fs.readFile(file);
-    if (isSafetensors(bytes)) {
-      // Not a checkpoint; a training run's resumable state is the usual mix-up.
+    // Not a checkpoint but a safetensors file (a training run's resumable state is the usual mix-up):
+    // said from its header, without reading what may be gigabytes of state.
+    const { head, size } = await readFileHead(file, 16);
+    if (isSafetensors(head, size)) {
       const { metadata } = openSafetensors(file);
       if (metadata[RUN_STATE_KEY])
         throw new Error(
@@ -70,6 +72,7 @@ export class ConvCutModel {
         );
       throw new Error(`${file}: a safetensors file, but not a convcut checkpoint (no "convcut" metadata)`);
     }
+    const bytes = await fs.readFile(file);
     let config: ConvCutConfig;
     try {
       const meta = onnx.ModelProto.decode(bytes).metadataProps?.find((p) => p.key === 'convcut')?.value;

@@ -4,6 +4,7 @@
  * architecture config (backbone, cut, head, attention mode, classes, normalisation) and the
  * training provenance (seed, recipe, data, metrics). Written atomically.
  */
+import { readFileHead } from '../util/file-head.js';
 import { promises as fs } from 'node:fs';
 import { paramSpecs } from '../engine/describe.js';
 import type { ConvCutConfig } from '../model/config.js';
@@ -50,15 +51,8 @@ export async function saveCheckpoint(
 
 /** Whether `file` is a convcut checkpoint, from its first bytes. */
 export async function isCheckpointFile(file: string): Promise<boolean> {
-  const fh = await fs.open(file, 'r');
-  try {
-    const head = new Uint8Array(8 + 4096);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    const first = head.subarray(0, bytesRead);
-    return isSafetensors(first, (await fh.stat()).size) && headerNamesConvcut(first);
-  } finally {
-    await fh.close();
-  }
+  const { head, size } = await readFileHead(file, 8 + 4096);
+  return isSafetensors(head, size) && headerNamesConvcut(head);
 }
 
 export function isCheckpointBytes(bytes: Uint8Array): boolean {
