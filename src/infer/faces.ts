@@ -14,11 +14,14 @@ import { initTf, tf } from '../engine/tfjs-backend.js';
 import type { DecodedImage } from '../data/image.js';
 import { affineSample } from '../data/augment.js';
 
-export interface FaceBox {
+interface Box {
   x: number;
   y: number;
   width: number;
   height: number;
+}
+
+export interface FaceBox extends Box {
   score: number;
 }
 
@@ -26,13 +29,6 @@ export interface DetectedFace {
   box: FaceBox;
   /** The aligned crop, `size`×`size`, ready for the model. */
   aligned: DecodedImage;
-}
-
-interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
 }
 
 interface FaceApi {
