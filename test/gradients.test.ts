@@ -86,12 +86,12 @@ describe('gradients and one optimiser step match PyTorch autograd', () => {
       expect([...r.grads!.keys()].sort()).toEqual([...want.keys()].sort());
       for (const [name, g] of want) expectClose(`∂${name}`, r.grads!.get(name)!.data, g.data);
 
-      const after = trainer.weights();
+      const after = await trainer.weights();
       for (const [name, t] of pick('bn/')) expectClose(name, after.get(name)!.data, t.data);
       // Adam normalises each gradient to about ±step size, so float32 noise in gradients that are
       // zero in exact arithmetic shows up at ≈ ε/(√v+ε) of it: 2e-4 absolute (see the fixture script).
       for (const [name, t] of pick('adam/')) expectClose(`Adam ${name}`, after.get(name)!.data, t.data, 2e-4);
-      const opt = trainer.optimizerState();
+      const opt = await trainer.optimizerState();
       for (const [name, t] of pick('adam_m/')) expectClose(`m ${name}`, opt.get(`m/${name}`)!.data, t.data);
       for (const [name, t] of pick('adam_v/')) expectClose(`v ${name}`, opt.get(`v/${name}`)!.data, t.data);
       await trainer.dispose();

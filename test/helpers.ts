@@ -48,10 +48,16 @@ export function fakeImages(n: number, s: number, seed = 1): Float32Array {
 
 export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'convcut.js');
 
-/** Run the `convcut` CLI as a user would; never throws on a non-zero exit. */
-export async function convcut(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+/** Run the `convcut` CLI as a user would (optionally `{ env }` first); never throws on a non-zero exit. */
+export async function convcut(
+  ...args: [{ env: NodeJS.ProcessEnv }, ...string[]] | string[]
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  const env = typeof args[0] === 'object' ? (args.shift() as { env: NodeJS.ProcessEnv }) : undefined;
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 26 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...(args as string[])], {
+      maxBuffer: 1 << 26,
+      env: env?.env,
+    });
     return { stdout, stderr, code: 0 };
   } catch (e) {
     const err = e as { stdout: string; stderr: string; code: number };

@@ -66,26 +66,21 @@ describe('training on ONNX Runtime', () => {
       await runner.dispose();
 
       const trainer = await OrtTrainer.create(cfg, weights, { trainableBackboneUnits: trainable, learningRate: 3e-3, seed: 1 });
-      const names = [...trainer.weights().keys()];
+      const names = [...(await trainer.weights()).keys()];
       expect(names.some((n) => n.startsWith('stages.'))).toBe(trainable > 0);
       if (trainable) expect(names).toContain('stages.2.blocks.0.mlp.fc1.weight');
-      const blockBefore = trainable ? trainer.weights().get('stages.2.blocks.1.conv_dw.weight')!.data : undefined;
+      const blockBefore = trainable ? (await trainer.weights()).get('stages.2.blocks.1.conv_dw.weight')!.data : undefined;
 
       const before = await lossOf(trainer, input, labels);
       for (let i = 0; i < 25; i++) await trainer.step(input, labels);
       const after = await lossOf(trainer, input, labels);
       expect(after).toBeLessThan(before * 0.7);
       if (blockBefore) {
-        const now = trainer.weights().get('stages.2.blocks.1.conv_dw.weight')!.data;
+        const now = (await trainer.weights()).get('stages.2.blocks.1.conv_dw.weight')!.data;
         expect(now.some((v, i) => v !== blockBefore[i])).toBe(true);
       }
       // BatchNorm moving statistics moved away from their initial values (0 / 1).
-      expect(
-        trainer
-          .weights()
-          .get('head.bn.running_mean')!
-          .data.some((v) => v !== 0),
-      ).toBe(true);
+      expect((await trainer.weights()).get('head.bn.running_mean')!.data.some((v) => v !== 0)).toBe(true);
       expect(trainer.iterations).toBe(25);
       await trainer.dispose();
     });
@@ -158,9 +153,9 @@ describe('training on ONNX Runtime', () => {
       new Int32Array(N).map((_, i) => i % 2),
     );
     const copy = await OrtTrainer.create(cfg, weights, { seed: 2 });
-    copy.setOptimizerState(t.optimizerState());
-    expect([...copy.optimizerState()]).toEqual([...t.optimizerState()]);
-    expect(() => copy.setOptimizerState(new Map())).toThrow(/optimizer state lacks "iterations"/);
+    await copy.setOptimizerState(await t.optimizerState());
+    expect([...(await copy.optimizerState())]).toEqual([...(await t.optimizerState())]);
+    await expect(copy.setOptimizerState(new Map())).rejects.toThrow(/optimizer state lacks "iterations"/);
     await expect(t.step({ data: new Float32Array(N * 3), shape: [N, 3] }, new Int32Array(N))).rejects.toThrow(
       /training batch of shape 8×3: the trainable part takes N×7×7×32/,
     );
@@ -195,7 +190,7 @@ describe('training on ONNX Runtime', () => {
     for (const threads of [1, 2]) {
       const t = await OrtTrainer.create(cfg, weights, { trainableBackboneUnits: 2, threads, seed: 6 });
       for (let i = 0; i < 3; i++) await t.step(input, labels);
-      hashes.push(hashOf(t.weights()));
+      hashes.push(hashOf(await t.weights()));
       await t.dispose();
     }
     expect(hashes[1]).toBe(hashes[0]);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
+import { deviceOption } from './device-option.js';
 import { choice, ferplusModeArg, wholeNumber } from './arg-parsers.js';
 
 export async function evaluateAndReport(
@@ -55,35 +56,37 @@ export async function evaluateAndReport(
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description(
-      'evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures',
-    )
-    .argument('<model>', 'convcut checkpoint (.safetensors) or exported .onnx')
-    .argument('<data>', 'data set (any format `convcut data inspect` reads)')
-    .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
-    .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')
-    .option(
-      '--batch-size <n>',
-      'images per ONNX Runtime call: a speed knob only, results do not depend on it',
-      wholeNumber(1),
-      16,
-    )
-    .option(
-      '--protocol <p>',
-      'sound, or reference: also run the published class-ordered evaluation and report both',
-      choice('sound', 'reference'),
-      'sound',
-    )
-    .option(
-      '--ferplus-mode <mode>',
-      'FERPlus labels: majority, probability, crossentropy, multi-target',
-      ferplusModeArg,
-      'majority',
-    )
-    .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
-    .option('--json', 'print the metrics as JSON on stdout')
+  deviceOption(
+    program
+      .command('eval')
+      .description(
+        'evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures',
+      )
+      .argument('<model>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .argument('<data>', 'data set (any format `convcut data inspect` reads)')
+      .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
+      .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')
+      .option(
+        '--batch-size <n>',
+        'images per ONNX Runtime call: a speed knob only, results do not depend on it',
+        wholeNumber(1),
+        16,
+      )
+      .option(
+        '--protocol <p>',
+        'sound, or reference: also run the published class-ordered evaluation and report both',
+        choice('sound', 'reference'),
+        'sound',
+      )
+      .option(
+        '--ferplus-mode <mode>',
+        'FERPlus labels: majority, probability, crossentropy, multi-target',
+        ferplusModeArg,
+        'majority',
+      )
+      .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
+      .option('--json', 'print the metrics as JSON on stdout'),
+  )
     .addHelpText(
       'after',
       '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n',
@@ -99,6 +102,7 @@ export function registerEval(program: Command): void {
         ferplusMode: o.ferplusMode as never,
         tsnePoints: o.tsnePoints as number,
         json: Boolean(o.json),
+        device: o.device as never,
       });
     });
 }

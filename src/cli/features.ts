@@ -1,19 +1,23 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
 import { progressBar } from './progress.js';
+import { deviceOption } from './device-option.js';
+import type { DeviceChoice } from '../engine/device.js';
 import { precisionArg, wholeNumber } from './arg-parsers.js';
 
 export function registerFeatures(program: Command): void {
-  networkOptions(
-    program
-      .command('features')
-      .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
-      .argument('<images...>', 'image files (resized to the input size if they are not already)')
-      .requiredOption(
-        '--weights <file>',
-        'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
-      )
-      .requiredOption('-o, --output <file>', 'output .npy file'),
+  deviceOption(
+    networkOptions(
+      program
+        .command('features')
+        .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
+        .argument('<images...>', 'image files (resized to the input size if they are not already)')
+        .requiredOption(
+          '--weights <file>',
+          'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
+        )
+        .requiredOption('-o, --output <file>', 'output .npy file'),
+    ),
   )
     .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
     .option(
@@ -39,6 +43,7 @@ export function registerFeatures(program: Command): void {
           inputSize: number;
           batchSize: number;
           precision: 'fp32' | 'int8';
+          device?: DeviceChoice;
         },
       ) => {
         // Heavy modules (ONNX Runtime, sharp, h5wasm) load only when the command runs, so --help is instant.
@@ -49,9 +54,11 @@ export function registerFeatures(program: Command): void {
         const { pipelined } = await import('../infer/pipeline.js');
         const { encodeNpy } = await import('../util/npy.js');
         const { writeFileAtomic } = await import('../util/atomic.js');
+        const { announceDevice } = await import('./device-option.js');
+        const device = await announceDevice(o.device);
         const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: o.inputSize });
         const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
-        const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision });
+        const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision, device });
         const per = runner.featureShape.reduce((a, b) => a * b, 1);
         const out = new Float32Array(images.length * per);
         const kept: string[] = [];

@@ -8,6 +8,7 @@ import { registerFeatures } from './features.js';
 import { registerModelInfo } from './model-info.js';
 import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
+import { registerDevices } from './devices.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
@@ -30,6 +31,7 @@ registerModelInfo(program);
 registerFeatures(program);
 registerExport(program);
 registerData(program);
+registerDevices(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,22 +1,26 @@
 import type { Command } from 'commander';
 import type { FaceBox } from '../infer/faces.js';
+import type { DeviceChoice } from '../engine/device.js';
 import { choice, fraction, precisionArg, wholeNumber } from './arg-parsers.js';
+import { deviceOption } from './device-option.js';
 
 export function registerPredict(program: Command): void {
-  program
-    .command('predict')
-    .description('predict the expression of face images: top-k classes with probabilities')
-    .argument('<inputs...>', 'image files, folders (searched recursively) or patterns like faces/*.jpg')
-    .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
-    .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
-    .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
-    .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
-    .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', precisionArg, 'fp32')
-    .option(
-      '--faces',
-      'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
-    )
-    .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5)
+  deviceOption(
+    program
+      .command('predict')
+      .description('predict the expression of face images: top-k classes with probabilities')
+      .argument('<inputs...>', 'image files, folders (searched recursively) or patterns like faces/*.jpg')
+      .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
+      .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
+      .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
+      .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', precisionArg, 'fp32')
+      .option(
+        '--faces',
+        'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
+      )
+      .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5),
+  )
     .addHelpText(
       'after',
       '\nImages are expected to be face crops (like RAF-DB aligned faces); they are resized to the model input.\n' +
@@ -35,13 +39,16 @@ export function registerPredict(program: Command): void {
           faces?: boolean;
           minConfidence: number;
           precision: 'fp32' | 'int8';
+          device?: DeviceChoice;
         },
       ) => {
         const { expandInputs } = await import('./inputs.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { decodeMany } = await import('../data/image.js');
+        const { announceDevice } = await import('./device-option.js');
+        const device = await announceDevice(o.device);
         const files = await expandInputs(inputs);
-        const model = await ConvCutModel.load(o.model, { precision: o.precision });
+        const model = await ConvCutModel.load(o.model, { precision: o.precision, device });
         const k = o.topK;
         const rows: {
           file: string;

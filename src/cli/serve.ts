@@ -1,18 +1,22 @@
 import type { Command } from 'commander';
 import { wholeNumber } from './arg-parsers.js';
+import { deviceOption } from './device-option.js';
+import type { DeviceChoice } from '../engine/device.js';
 
 export function registerServe(program: Command): void {
-  program
-    .command('serve')
-    .description('HTTP service and web page: POST /v1/predict, GET /v1/model, GET /healthz, and the browser page at /')
-    .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
-    .option('--port <n>', 'port', wholeNumber(0), 8080)
-    .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
-    .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), 10 * 1024 * 1024)
-    .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', wholeNumber(1), 40_000_000)
-    .option('--timeout <ms>', 'per-request time limit', wholeNumber(1), 30_000)
-    .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', wholeNumber(1), 64)
-    .option('--log', 'log every request (JSON lines)')
+  deviceOption(
+    program
+      .command('serve')
+      .description('HTTP service and web page: POST /v1/predict, GET /v1/model, GET /healthz, and the browser page at /')
+      .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .option('--port <n>', 'port', wholeNumber(0), 8080)
+      .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+      .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), 10 * 1024 * 1024)
+      .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', wholeNumber(1), 40_000_000)
+      .option('--timeout <ms>', 'per-request time limit', wholeNumber(1), 30_000)
+      .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', wholeNumber(1), 64)
+      .option('--log', 'log every request (JSON lines)'),
+  )
     .addHelpText(
       'after',
       `
@@ -32,11 +36,14 @@ Examples:
         timeout: number;
         maxQueue: number;
         log?: boolean;
+        device?: DeviceChoice;
       }) => {
         const { promises: fs } = await import('node:fs');
         const { isCheckpointBytes, loadCheckpoint } = await import('../weights/checkpoint.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { buildServer } = await import('../server/server.js');
+        const { announceDevice } = await import('./device-option.js');
+        const device = await announceDevice(o.device);
         const bytes = await fs.readFile(o.model).catch((e: NodeJS.ErrnoException) => {
           throw new Error(`${o.model}: cannot read model (${e.code ?? e.message})`, { cause: e });
         });
@@ -45,8 +52,8 @@ Examples:
         if (isCheckpointBytes(bytes)) {
           const ck = await loadCheckpoint(o.model);
           weights = ck.weights;
-          model = await ConvCutModel.fromWeights(ck.meta.config, ck.weights, { id: o.model });
-        } else model = await ConvCutModel.load(o.model);
+          model = await ConvCutModel.fromWeights(ck.meta.config, ck.weights, { id: o.model, device });
+        } else model = await ConvCutModel.load(o.model, { device });
         const app = await buildServer(model, {
           weights,
           onnx: weights ? undefined : bytes,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { networkOptions } from './network-options.js';
+import { deviceOption } from './device-option.js';
 import {
   attentionArg,
   choice,
@@ -12,24 +13,29 @@ import {
 } from './arg-parsers.js';
 
 export function registerTrain(program: Command): void {
-  networkOptions(
-    program
-      .command('train')
-      .description(
-        'train Conv-cut on a data set, on ONNX Runtime: frozen backbone features computed once and cached, the head (and optionally the last blocks) trained from them',
-      )
-      .argument(
-        '<data>',
-        'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
-      )
-      .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
-      .option(
-        '--recipe <name>',
-        'default (sound) or reference (the published recipe, test set as validation)',
-        choice('default', 'reference'),
-        'default',
-      )
-      .option('--weights <file>', 'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors'),
+  deviceOption(
+    networkOptions(
+      program
+        .command('train')
+        .description(
+          'train Conv-cut on a data set, on ONNX Runtime: frozen backbone features computed once and cached, the head (and optionally the last blocks) trained from them',
+        )
+        .argument(
+          '<data>',
+          'data set: RAF-DB basic folder, FERPlus folder (fer2013.csv + fer2013new.csv), class folders or a .csv manifest',
+        )
+        .requiredOption('-o, --out <dir>', 'run folder: best.safetensors, log.jsonl, split.json, state for --resume, report/')
+        .option(
+          '--recipe <name>',
+          'default (sound) or reference (the published recipe, test set as validation)',
+          choice('default', 'reference'),
+          'default',
+        )
+        .option(
+          '--weights <file>',
+          'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors',
+        ),
+    ),
   )
     .option('--attention <mode>', 'token (default recipe), batch (reference), none', attentionArg)
     .option('--no-detail-block', 'ablation: pool the cut features directly, without the Detail Extraction Block')
@@ -74,6 +80,7 @@ Examples:
   convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 -o runs/raf-ref --recipe reference
   convcut train ~/data/FERPlus --weights convnext_base.safetensors --ferplus-mode crossentropy -o runs/ferplus
   convcut train runs/raf ... --resume      # after an interruption
+  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 --finetune all --device webgpu -o runs/raf-gpu
 `,
     )
     .action(async (data: string, o: Record<string, unknown>) => {
@@ -110,6 +117,7 @@ Examples:
         seed: num('seed'),
         resume: Boolean(o.resume),
         threads: num('threads'),
+        device: o.device as never,
         saveEvery: num('saveEvery'),
         signal: stop.signal,
         onEvent: trainProgress(),
@@ -127,6 +135,7 @@ Examples:
           split: 'test',
           out: `${o.out}/report`,
           ferplusMode: o.ferplusMode as never,
+          device: o.device as never,
           history: result.history,
         });
       }

@@ -1,11 +1,14 @@
 /**
- * ONNX Runtime execution (onnxruntime-node, CPU). Defaults measured on the 2-core machine: both
- * cores for intra-op parallelism (elsewhere: every core this process may use), full graph
- * optimisation (fuses the LayerNorm, Gelu and MatMul+Add patterns the exporter writes).
+ * ONNX Runtime execution (onnxruntime-node): on the CPU, or on a GPU through its WebGPU execution
+ * provider (device.ts). CPU defaults measured on the 2-core machine: both cores for intra-op
+ * parallelism (elsewhere: every core this process may use), full graph optimisation (fuses the
+ * LayerNorm, Gelu and MatMul+Add patterns the exporter writes). On WebGPU, the few nodes its
+ * provider lacks (shape arithmetic, LogSoftmax) run on the CPU provider, which ORT adds itself.
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { threadsFromEnv } from '../util/env.js';
+import { resolveDevice, type DeviceChoice } from './device.js';
 
 export interface SessionOptions {
   /** Intra-op threads (default: `CONVCUT_ORT_THREADS`, else every core this process may use). */
@@ -18,6 +21,13 @@ export interface SessionOptions {
    * speed (bench/train-step.ts).
    */
   memPattern?: boolean;
+  /** cpu, webgpu or auto (default: `CONVCUT_DEVICE`, else cpu). */
+  device?: DeviceChoice;
+  /**
+   * Outputs ONNX Runtime leaves in GPU memory on WebGPU (`Tensor.location` 'gpu-buffer'), to be
+   * fed to the next run without a round trip through the host; the others come back to the CPU.
+   */
+  gpuOutputs?: string[];
 }
 
 export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
@@ -30,7 +40,42 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   };
   if (opts.externalDir !== undefined)
     options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDir } };
-  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+  const { device } = await resolveDevice(opts.device);
+  if (device === 'webgpu') {
+    process.env.XDG_RUNTIME_DIR ||= os.tmpdir(); // Dawn's Vulkan setup wants one
+    options.executionProviders = ['webgpu'];
+    if (opts.gpuOutputs?.length)
+      options.preferredOutputLocation = Object.fromEntries(opts.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
+  }
+  try {
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model, options);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (device === 'webgpu' && /WebGPU adapter/.test(msg))
+      throw new Error(
+        `--device webgpu: ONNX Runtime found no WebGPU adapter (${msg.split('\n')[0]!.replace(/^.*?: (?=Failed)/, '')})`,
+        { cause: e },
+      );
+    throw e;
+  }
+}
+
+/** Runs a one-node graph on ONNX Runtime's WebGPU provider: 'ok', or what went wrong. */
+export async function checkWebGpu(): Promise<string> {
+  const { OnnxGraph } = await import('./onnx-graph.js');
+  const g = new OnnxGraph();
+  const x = g.input('x', [4]);
+  g.output('y', { name: g.node('Add', [x.name, x.name]), shape: [4] });
+  try {
+    const s = await createSession(g.encode('check'), { device: 'webgpu' });
+    const y = (await s.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [4]) })).y!.data as Float32Array;
+    await s.release();
+    return y.join() === '2,4,6,8' ? 'ok' : `wrong result (${y.join()})`;
+  } catch (e) {
+    return `failed: ${(e as Error).message.split('\n')[0]}`;
+  }
 }
 
 export function defaultOrtThreads(): number {

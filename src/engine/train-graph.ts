@@ -17,7 +17,7 @@ import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
 import { adamUpdate, type AdamSettings } from '../train/adam.js';
 import { describeBackbone } from './describe.js';
-import { onnx, type V } from './onnx-graph.js';
+import { onnx, OnnxGraph, type V } from './onnx-graph.js';
 import { OnnxOps, type MaskSpec } from './onnx-ops.js';
 
 export interface StepGraph {
@@ -135,4 +135,15 @@ export function buildEvalGraph(
   ops.output(logits, 'logits');
   ops.output(embedding, 'embedding');
   return ops.g.encode('convcut_eval');
+}
+
+/**
+ * A graph that copies each named tensor to an output of the same name + `:host`: run on the WebGPU
+ * provider with GPU-resident inputs, it brings the training state back to the CPU (onnxruntime-node
+ * has no `Tensor.getData()` for GPU buffers).
+ */
+export function buildCopyGraph(tensors: { name: string; shape: number[] }[]): Uint8Array {
+  const g = new OnnxGraph();
+  for (const t of tensors) g.output(`${t.name}:host`, g.input(t.name, t.shape));
+  return g.encode('convcut_copy');
 }

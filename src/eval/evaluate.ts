@@ -11,6 +11,7 @@
 import type { Problem, Sample, Split } from '../data/dataset.js';
 import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
+import type { DeviceChoice } from '../engine/device.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { softmaxRows } from '../infer/classify.js';
 import { argmaxRows, bootstrapIntervals, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
@@ -24,6 +25,8 @@ export interface EvalOptions {
   /** int8 backbone MatMuls (checkpoints only). */
   precision?: 'fp32' | 'int8';
   ferplusMode?: OpenOptions['ferplusMode'];
+  /** cpu, webgpu or auto (engine/device.ts). */
+  device?: DeviceChoice;
   onProgress?: (n: number, total: number) => void;
 }
 
@@ -52,7 +55,7 @@ const REFERENCE_BATCH = 32;
 
 export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const t0 = Date.now();
-  const model = await ConvCutModel.load(o.model, { precision: o.precision });
+  const model = await ConvCutModel.load(o.model, { precision: o.precision, device: o.device });
   try {
     const ds = await openDataset(o.data, { ferplusMode: o.ferplusMode });
     const classes = model.classes;

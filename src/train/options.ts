@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { OpenOptions } from '../data/open-dataset.js';
 import type { Problem } from '../data/dataset.js';
 import type { SplitRecord } from '../data/split.js';
+import type { DeviceChoice } from '../engine/device.js';
 import type { AttentionMode, ConvCutConfig } from '../model/config.js';
 import { defaultRecipe, REFERENCE_RECIPE, type Recipe } from './recipes.js';
 
@@ -39,6 +40,8 @@ export interface TrainOptions {
   saveEvery?: number;
   /** ONNX Runtime intra-op threads (default: every core, or CONVCUT_ORT_THREADS). */
   threads?: number;
+  /** cpu, webgpu or auto (default: `CONVCUT_DEVICE`, else cpu); results match the CPU's within float error. */
+  device?: DeviceChoice;
   onEvent?: (e: TrainEvent) => void;
   /**
    * Stops the run after the step in progress (Ctrl-C in the CLI): the state is saved at that step,

@@ -6,13 +6,16 @@
  *
  * One session per phase runs the whole step (engine/train-graph.ts: forward, loss, gradients, Keras'
  * Adam with global-norm clipping); a second one, created with it, runs inference for validation.
- * The trainable state (parameters, Adam moments, BatchNorm statistics) lives here as Float32Arrays,
- * fed to each step without a copy and replaced by the step's outputs.
+ * The trainable state (parameters, Adam moments, BatchNorm statistics) lives on the device that
+ * trains: on the CPU as Float32Arrays, fed to each step without a copy and replaced by the step's
+ * outputs; on WebGPU as GPU buffers that each step's outputs replace, so only the batch goes up and
+ * the loss comes down. `weights()` and `optimizerState()` bring it to the host when asked.
  */
 import type { ConvCutConfig } from '../model/config.js';
 import type { BackboneUnit } from '../model/convnext.js';
+import { resolveDevice, type DeviceChoice, type ResolvedDevice } from '../engine/device.js';
 import { createSession, ort } from '../engine/ort-session.js';
-import { buildEvalGraph, buildStepGraph, trainablePart, type StepGraph } from '../engine/train-graph.js';
+import { buildCopyGraph, buildEvalGraph, buildStepGraph, trainablePart, type StepGraph } from '../engine/train-graph.js';
 import type { MaskSpec } from '../engine/onnx-ops.js';
 import { Rng } from '../util/rng.js';
 import type { Weights } from '../weights/weight-map.js';
@@ -30,6 +33,8 @@ export interface TrainerOptions {
   threads?: number;
   /** Also output every gradient (`StepResult.grads`): for tests. */
   exposeGrads?: boolean;
+  /** cpu, webgpu or auto (engine/device.ts; default: `CONVCUT_DEVICE`, else cpu). */
+  device?: DeviceChoice;
 }
 
 export interface StepResult {
@@ -56,9 +61,14 @@ export class OrtTrainer {
   /** Adam's step count (t in its bias correction). */
   iterations = 0;
   private steps = 0;
+  /** The state on the host; on WebGPU a copy, current only when `hostCurrent`. */
   private readonly state = new Map<string, Float32Array>();
-  /** The step's second set of state buffers (see `step`). */
+  /** The step's second set of state buffers (see `step`; CPU only). */
   private readonly spare = new Map<string, Float32Array>();
+  /** On WebGPU: the state in GPU memory, as the last step left it. */
+  private readonly onDevice = new Map<string, ort.Tensor>();
+  private hostCurrent = true;
+  private copySession?: Session;
   private readonly shapes = new Map<string, number[]>();
   /** State the step graph outputs a new value of: parameters, moments, running statistics. */
   private readonly stateOutputs: string[];
@@ -73,6 +83,7 @@ export class OrtTrainer {
     inputShape: number[],
     private readonly opts: TrainerOptions,
     private readonly classWeights: Float32Array,
+    readonly device: ResolvedDevice,
   ) {
     this.trainableUnits = units;
     this.inputShape = inputShape;
@@ -81,7 +92,7 @@ export class OrtTrainer {
       this.state.set(name, Float32Array.from(w.data));
       this.shapes.set(name, [...w.shape]);
     }
-    this.stateOutputs = [...graph.params.flatMap((p) => [p, `m/${p}`, `v/${p}`]), ...graph.stats];
+    this.stateOutputs = stateNames(graph);
     for (const name of graph.params) {
       const n = this.state.get(name)!.length;
       this.state.set(`m/${name}`, new Float32Array(n));
@@ -102,13 +113,14 @@ export class OrtTrainer {
     const { units, weights: used, inputShape } = trainablePart(config, weights, opts.trainableBackboneUnits ?? 0);
     const adam: AdamSettings = { ...KERAS_ADAM, clipNorm: opts.clipNorm ?? KERAS_ADAM.clipNorm };
     const graph = buildStepGraph(config, used, { units, inputShape, adam, exposeGrads: opts.exposeGrads });
-    const sessionOpts = { threads: opts.threads, memPattern: false };
+    const device = await resolveDevice(opts.device);
+    const sessionOpts = { threads: opts.threads, memPattern: false, device: device.device };
     const [stepSession, evalSession] = await Promise.all([
-      createSession(graph.bytes, sessionOpts),
+      createSession(graph.bytes, { ...sessionOpts, gpuOutputs: stateNames(graph).map((n) => `new/${n}`) }),
       createSession(buildEvalGraph(config, used, { units, inputShape }), sessionOpts),
     ]);
     try {
-      return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw);
+      return new OrtTrainer(config, graph, stepSession, evalSession, used, units, inputShape, opts, cw, device);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       const params = graph.params.reduce((a, p) => a + used.get(p)!.data.length, 0);
@@ -119,8 +131,16 @@ export class OrtTrainer {
     }
   }
 
+  /** The current value of a state tensor: in GPU memory once a WebGPU step has run, else the host's. */
   private tensor(name: string): ort.Tensor {
-    return new ort.Tensor('float32', this.state.get(name)!, this.shapes.get(name)!);
+    return this.onDevice.get(name) ?? new ort.Tensor('float32', this.state.get(name)!, this.shapes.get(name)!);
+  }
+  /** Where the training state is between steps: 'gpu-buffer' once a WebGPU step has run. */
+  get stateLocation(): ort.Tensor.DataLocation {
+    return this.onDevice.get(this.stateOutputs[0]!)?.location ?? 'cpu';
+  }
+  private get onGpu(): boolean {
+    return this.device.device === 'webgpu';
   }
 
   private checkBatch(b: Batch): number {
@@ -163,21 +183,8 @@ export class OrtTrainer {
       feeds[name] = new ort.Tensor('float32', data, feeds[name].dims);
     }
     for (const name of this.stepSession.inputNames) if (!feeds[name]) feeds[name] = this.tensor(name);
-    // The new state is written into the spare set of buffers, which then becomes the current one:
-    // no allocation and no copy per step.
-    const fetches: Record<string, ort.Tensor> = {};
-    for (const name of this.stateOutputs) {
-      let spare = this.spare.get(name);
-      if (!spare) this.spare.set(name, (spare = new Float32Array(this.state.get(name)!.length)));
-      fetches[`new/${name}`] = new ort.Tensor('float32', spare, this.shapes.get(name)!);
-    }
-    const out = await this.runNamed(this.stepSession, feeds, 'training step', fetches);
+    const out = this.onGpu ? await this.stepOnGpu(feeds) : await this.stepOnCpu(feeds);
     this.iterations = t;
-    for (const name of this.stateOutputs) {
-      const cur = this.state.get(name)!;
-      this.state.set(name, this.spare.get(name)!);
-      this.spare.set(name, cur);
-    }
     let grads: Weights | undefined;
     if (this.opts.exposeGrads) {
       grads = new Map(
@@ -186,6 +193,55 @@ export class OrtTrainer {
     }
     const scalar = (k: string) => (out[k]!.data as Float32Array)[0]!;
     return { loss: scalar('loss'), correct: scalar('correct'), gradNorm: scalar('grad_norm'), grads };
+  }
+
+  /** The new state is written into the spare set of buffers, which then becomes the current one: no allocation and no copy per step. */
+  private async stepOnCpu(feeds: Record<string, ort.Tensor>) {
+    const fetches: Record<string, ort.Tensor> = {};
+    for (const name of this.stateOutputs) {
+      let spare = this.spare.get(name);
+      if (!spare) this.spare.set(name, (spare = new Float32Array(this.state.get(name)!.length)));
+      fetches[`new/${name}`] = new ort.Tensor('float32', spare, this.shapes.get(name)!);
+    }
+    const out = await this.runNamed(this.stepSession, feeds, 'training step', fetches);
+    for (const name of this.stateOutputs) {
+      const cur = this.state.get(name)!;
+      this.state.set(name, this.spare.get(name)!);
+      this.spare.set(name, cur);
+    }
+    return out;
+  }
+
+  /** The new state stays in GPU memory (the session's gpuOutputs) and replaces the old, which is freed. */
+  private async stepOnGpu(feeds: Record<string, ort.Tensor>) {
+    const out = await this.runNamed(this.stepSession, feeds, 'training step');
+    for (const name of this.stateOutputs) {
+      this.onDevice.get(name)?.dispose();
+      this.onDevice.set(name, out[`new/${name}`]!);
+    }
+    this.hostCurrent = false;
+    return out;
+  }
+
+  /** Brings the GPU-resident state to the host copy (one run of a copy graph on the same provider). */
+  private async syncHost(): Promise<void> {
+    if (this.hostCurrent) return;
+    this.copySession ??= await createSession(
+      buildCopyGraph(this.stateOutputs.map((name) => ({ name, shape: this.shapes.get(name)! }))),
+      { device: 'webgpu' },
+    );
+    const feeds = Object.fromEntries(this.stateOutputs.map((n) => [n, this.tensor(n)]));
+    const out = await this.runNamed(this.copySession, feeds, 'copying the training state from the GPU');
+    for (const n of this.stateOutputs) this.state.get(n)!.set(out[`${n}:host`]!.data as Float32Array);
+    this.hostCurrent = true;
+  }
+
+  /** After the host copy changed: the next step uploads it. */
+  private dropDeviceCopy(names: Iterable<string>): void {
+    for (const n of names) {
+      this.onDevice.get(n)?.dispose();
+      this.onDevice.delete(n);
+    }
   }
 
   /** Inference-mode logits and embeddings (dropout off, BatchNorm moving statistics). */
@@ -216,7 +272,8 @@ export class OrtTrainer {
   }
 
   /** The trainable part's current parameters and running statistics. */
-  weights(): Weights {
+  async weights(): Promise<Weights> {
+    await this.syncHost();
     const out: Weights = new Map();
     for (const [name, shape] of this.shapes) {
       if (name.startsWith('m/') || name.startsWith('v/')) continue;
@@ -224,23 +281,27 @@ export class OrtTrainer {
     }
     return out;
   }
-  setWeights(w: Weights): void {
+  async setWeights(w: Weights): Promise<void> {
+    await this.syncHost();
     for (const [name, t] of w) {
       const cur = this.state.get(name);
       if (!cur || cur.length !== t.data.length) throw new Error(`weights: ${name} does not fit the trainable part`);
       cur.set(t.data);
     }
+    this.dropDeviceCopy(w.keys());
   }
 
   /** Adam's state as a weight map (saved with resumable runs): `iterations`, `m/<name>`, `v/<name>`. */
-  optimizerState(): Weights {
+  async optimizerState(): Promise<Weights> {
+    await this.syncHost();
     const out: Weights = new Map([['iterations', { shape: [], data: Float32Array.of(this.iterations) }]]);
     for (const p of this.graph.params)
       for (const slot of ['m', 'v'])
         out.set(`${slot}/${p}`, { shape: [...this.shapes.get(p)!], data: Float32Array.from(this.state.get(`${slot}/${p}`)!) });
     return out;
   }
-  setOptimizerState(state: Weights): void {
+  async setOptimizerState(state: Weights): Promise<void> {
+    await this.syncHost();
     const get = (k: string) => {
       const w = state.get(k);
       if (!w) throw new Error(`optimizer state lacks "${k}" (saved by another convcut version?); start the run afresh`);
@@ -248,12 +309,21 @@ export class OrtTrainer {
     };
     this.iterations = get('iterations').data[0]!;
     for (const p of this.graph.params)
-      for (const slot of ['m', 'v']) this.state.get(`${slot}/${p}`)!.set(get(`${slot}/${p}`).data);
+      for (const slot of ['m', 'v']) {
+        this.state.get(`${slot}/${p}`)!.set(get(`${slot}/${p}`).data);
+        this.dropDeviceCopy([`${slot}/${p}`]);
+      }
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.stepSession.release(), this.evalSession.release()]);
+    this.dropDeviceCopy([...this.onDevice.keys()]);
+    await Promise.all([this.stepSession.release(), this.evalSession.release(), this.copySession?.release()]);
   }
+}
+
+/** State the step graph outputs a new value of: parameters, their moments, running statistics. */
+function stateNames(graph: StepGraph): string[] {
+  return [...graph.params.flatMap((p) => [p, `m/${p}`, `v/${p}`]), ...graph.stats];
 }
 
 /** keep/(1 − rate) masks for one step, drawn in mask order from the step's seed. */

@@ -103,15 +103,16 @@ export async function runPhase(
     clipNorm: 3.0,
     classWeights: phase.classWeights ? classWeights : undefined,
     threads: o.threads,
+    device: run.device.device,
   });
   try {
-    if (resuming?.optimizer.size) trainer.setOptimizerState(resuming.optimizer);
+    if (resuming?.optimizer.size) await trainer.setOptimizerState(resuming.optimizer);
     const state = new PhaseState(phase, resuming?.meta, resuming?.best);
-    const saveState = (epoch: number, step: number) =>
+    const saveState = async (epoch: number, step: number) =>
       run.store.save({
         meta: state.meta({ phase: pi, epoch, step }, history, run.settingsHash),
-        weights: trainer.weights(),
-        optimizer: trainer.optimizerState(),
+        weights: await trainer.weights(),
+        optimizer: await trainer.optimizerState(),
         best: state.best,
       });
 
@@ -139,10 +140,10 @@ export async function runPhase(
       }
       await saveState(epoch + 1, 0);
     }
-    if (phase.earlyStop.restoreBest && state.best) trainer.setWeights(state.best);
+    if (phase.earlyStop.restoreBest && state.best) await trainer.setWeights(state.best);
     // Keras' initial_epoch for the next phase: from the best epoch of this one.
     const restored = phase.earlyStop.restoreBest && state.early.bestEpoch >= 0;
-    return { config, trainable: trainer.weights(), nextEpoch: restored ? state.early.bestEpoch + 1 : epoch };
+    return { config, trainable: await trainer.weights(), nextEpoch: restored ? state.early.bestEpoch + 1 : epoch };
   } finally {
     await trainer.dispose();
   }
@@ -228,19 +229,24 @@ async function endEpoch(
   const improved = val.accuracy > state.bestVal;
   if (improved) {
     state.bestVal = val.accuracy;
-    await saveCheckpoint(path.join(run.o.out, 'best.safetensors'), config, new Map([...model.frozen, ...trainer.weights()]), {
-      recipe: recipe.name,
-      phase: phase.name,
-      epoch,
-      seed,
-      valAccuracy: val.accuracy,
-      validation:
-        recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${data.split.source}, seed ${seed})`,
-      settings,
-    });
+    await saveCheckpoint(
+      path.join(run.o.out, 'best.safetensors'),
+      config,
+      new Map([...model.frozen, ...(await trainer.weights())]),
+      {
+        recipe: recipe.name,
+        phase: phase.name,
+        epoch,
+        seed,
+        valAccuracy: val.accuracy,
+        validation:
+          recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${data.split.source}, seed ${seed})`,
+        settings,
+      },
+    );
   }
   const es = state.early.update(monitor, epoch);
-  if (es.improved && phase.earlyStop.restoreBest) state.best = trainer.weights();
+  if (es.improved && phase.earlyStop.restoreBest) state.best = await trainer.weights();
   const lr = trainer.learningRate;
   if (state.plateau) state.lr = state.plateau.update(monitor, state.lr);
   const record: EpochRecord = {

@@ -10,6 +10,7 @@ import type { Problem, Sample } from '../data/dataset.js';
 import { openDataset } from '../data/open-dataset.js';
 import { applySplit, carveValidation, type SplitRecord } from '../data/split.js';
 import { describeBackbone, paramSpecs } from '../engine/describe.js';
+import { resolveDevice, type ResolvedDevice } from '../engine/device.js';
 import { BackboneRunner } from '../infer/features.js';
 import { makeConfig, type ConvCutConfig } from '../model/config.js';
 import { convcutBackbone } from '../model/convcut.js';
@@ -33,6 +34,8 @@ export interface Run {
   seed: number;
   emit: (e: TrainEvent) => void;
   store: RunStore;
+  /** Where ONNX Runtime trains (and computes the features). */
+  device: ResolvedDevice;
   /** The saved state a `resume` continues from. */
   resumed?: RunState;
 }
@@ -42,6 +45,8 @@ export async function openRun(o: TrainOptions): Promise<Run> {
   const recipe = recipeFor(o);
   const settings = settingsOf(o, recipe);
   const settingsHash = sha256(JSON.stringify(settings));
+  const device = await resolveDevice(o.device); // before anything is written: a missing GPU is one line
+  if (device.device !== 'cpu' || o.device === 'auto') emit({ kind: 'info', message: `device: ${device.reason}` });
   await fs.mkdir(o.out, { recursive: true });
   const store = new RunStore(path.join(o.out, 'state.safetensors'));
   const resumed = o.resume ? await store.load() : undefined;
@@ -52,7 +57,7 @@ export async function openRun(o: TrainOptions): Promise<Run> {
   if (!o.resume && store.exists()) {
     throw new Error(`${o.out} already holds a run (state.safetensors): pass --resume to continue it, or choose another --out`);
   }
-  return { o, recipe, settings, settingsHash, seed: settings.seed, emit, store, resumed };
+  return { o, recipe, settings, settingsHash, seed: settings.seed, emit, store, device, resumed };
 }
 
 export interface RunData {
@@ -162,7 +167,11 @@ export interface RunFeatures {
 /** The frozen prefix's outputs of every training image (and its flip) and validation image, cached. */
 export async function prepareFeatures(run: Run, data: RunData, model: RunModel): Promise<RunFeatures> {
   const { o, recipe, settings, seed } = run;
-  const runner = await BackboneRunner.create(model.config, model.frozen, { units: model.prefix, threads: o.threads });
+  const runner = await BackboneRunner.create(model.config, model.frozen, {
+    units: model.prefix,
+    threads: o.threads,
+    device: run.device.device,
+  });
   const cacheDir = o.cacheDir ?? path.join(o.out, 'feature-cache');
   const { inputSize, normalisation } = model.config;
   const context = `${hashWeights(model.frozen)}|${model.prefix.map((u) => u.key).join(',')}|${inputSize}|${JSON.stringify(normalisation)}`;

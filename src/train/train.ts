@@ -11,6 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { deviceRecord } from '../engine/device.js';
 import { defaultOrtThreads } from '../engine/ort-session.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { EpochRecord, TrainOptions, TrainResult } from './options.js';
@@ -56,7 +57,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         settings: run.settings,
         split: { source: split.source, seed: split.seed, fraction: split.fraction, valid: split.validIds.length },
         // How it ran (the results do not depend on the thread count: test/training.test.ts).
-        engine: { training: 'onnxruntime-node (cpu)', threads: o.threads ?? defaultOrtThreads() },
+        engine: { training: 'onnxruntime-node', threads: o.threads ?? defaultOrtThreads(), ...deviceRecord(run.device) },
         history,
         problems,
       },
