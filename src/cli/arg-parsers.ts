@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { FERPLUS_MODES } from '../data/ferplus.js';
+import { PRECISIONS } from '../engine/onnx-export.js';
 
 /** `value` as a finite number that passes `ok`; otherwise an error saying what was `expected`. */
 function numberWhere(value: string, ok: (n: number) => boolean, expected: string): number {
@@ -79,8 +80,8 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** `--precision`: fp32, or int8 weights for the backbone MatMuls. */
-export const precisionArg = choice('fp32', 'int8');
+/** `--precision`: fp32, int8 weights for the backbone MatMuls, or fp16 compute (WebGPU). */
+export const precisionArg = choice(...PRECISIONS);
 
 /** FERPlus label rules (data/ferplus.ts). */
 export const ferplusModeArg = choice(...FERPLUS_MODES);

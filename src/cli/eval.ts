@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
 import { deviceOption } from './device-option.js';
-import { choice, ferplusModeArg, wholeNumber } from './arg-parsers.js';
+import { choice, ferplusModeArg, precisionArg, wholeNumber } from './arg-parsers.js';
 
 export async function evaluateAndReport(
   o: EvalOptions & {
@@ -84,6 +84,12 @@ export function registerEval(program: Command): void {
         ferplusModeArg,
         'majority',
       )
+      .option(
+        '--precision <p>',
+        'fp32, int8 (checkpoints; CPU speed) or fp16 (--device webgpu): to measure what they cost',
+        precisionArg,
+        'fp32',
+      )
       .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
       .option('--json', 'print the metrics as JSON on stdout'),
   )
@@ -103,6 +109,7 @@ export function registerEval(program: Command): void {
         tsnePoints: o.tsnePoints as number,
         json: Boolean(o.json),
         device: o.device as never,
+        precision: o.precision as never,
       });
     });
 }

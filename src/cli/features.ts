@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Precision } from '../engine/onnx-export.js';
 import { networkOptions } from './network-options.js';
 import { progressBar } from './progress.js';
 import { deviceOption } from './device-option.js';
@@ -22,7 +23,7 @@ export function registerFeatures(program: Command): void {
     .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
     .option(
       '--precision <p>',
-      'fp32, or int8 (int8 weights for the MatMuls; faster, cosine ≥ 0.99 to fp32)',
+      'fp32; int8 (int8 weights for the MatMuls; faster on CPU, cosine ≥ 0.99 to fp32); fp16 (half-precision compute, --device webgpu)',
       precisionArg,
       'fp32',
     )
@@ -42,7 +43,7 @@ export function registerFeatures(program: Command): void {
           cut?: string;
           inputSize: number;
           batchSize: number;
-          precision: 'fp32' | 'int8';
+          precision: Precision;
           device?: DeviceChoice;
         },
       ) => {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Precision } from '../engine/onnx-export.js';
 import type { FaceBox } from '../infer/faces.js';
 import type { DeviceChoice } from '../engine/device.js';
 import { choice, fraction, precisionArg, wholeNumber } from './arg-parsers.js';
@@ -14,7 +15,12 @@ export function registerPredict(program: Command): void {
       .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
       .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
       .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
-      .option('--precision <p>', 'fp32, or int8 (int8 weights for the backbone MatMuls; faster on CPU)', precisionArg, 'fp32')
+      .option(
+        '--precision <p>',
+        'fp32; int8 (int8 weights for the backbone MatMuls; faster on CPU); fp16 (half-precision compute, --device webgpu)',
+        precisionArg,
+        'fp32',
+      )
       .option(
         '--faces',
         'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
@@ -38,7 +44,7 @@ export function registerPredict(program: Command): void {
           batchSize: number;
           faces?: boolean;
           minConfidence: number;
-          precision: 'fp32' | 'int8';
+          precision: Precision;
           device?: DeviceChoice;
         },
       ) => {

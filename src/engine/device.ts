@@ -74,6 +74,15 @@ export async function resolveDevice(choice?: DeviceChoice): Promise<ResolvedDevi
   return { device: 'webgpu', adapter: probe.adapter, reason: `auto: ${describeAdapter(probe.adapter)}` };
 }
 
+/** fp16 graphs need ONNX Runtime's WebGPU provider on an adapter with shader-f16 (its CPU provider lacks the kernels). */
+export async function checkPrecision(precision: string | undefined, choice?: DeviceChoice): Promise<void> {
+  if (precision !== 'fp16') return;
+  const d = await resolveDevice(choice);
+  if (d.device !== 'webgpu')
+    throw new Error('--precision fp16 runs on WebGPU only: add --device webgpu (the CPU has int8 for speed)');
+  if (!d.adapter?.f16) throw new Error(`--precision fp16: the adapter (${describeAdapter(d.adapter!)}) has no shader-f16`);
+}
+
 export function describeAdapter(a: AdapterInfo): string {
   const name = a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' ');
   return `${name} (${a.software ? 'software' : 'hardware'}${a.f16 ? ', shader-f16' : ''})`;

@@ -7,6 +7,7 @@ import { convcutBackbone, convcutHead } from '../model/convcut.js';
 import { runUnits, type BackboneUnit } from '../model/convnext.js';
 import type { Weights } from '../weights/weight-map.js';
 import { describeBackbone } from './describe.js';
+import { toFloat16 } from './onnx-fp16.js';
 import { OnnxOps, type OnnxTensor } from './onnx-ops.js';
 
 /**
@@ -16,14 +17,17 @@ import { OnnxOps, type OnnxTensor } from './onnx-ops.js';
  */
 export type GraphPart = 'full' | 'backbone' | 'head';
 
+export const PRECISIONS = ['fp32', 'int8', 'fp16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 export interface ExportOptions {
   part?: GraphPart;
   /** `backbone` only: run these units instead of the whole cut backbone (a frozen prefix). */
   units?: BackboneUnit[];
   /** Also output the cut features from a `full` graph. */
   withFeatures?: boolean;
-  /** `int8`: weight-quantised backbone MatMuls (see OnnxOps). */
-  precision?: 'fp32' | 'int8';
+  /** `int8`: weight-quantised backbone MatMuls (see OnnxOps); `fp16`: computed in half precision (onnx-fp16.ts). */
+  precision?: Precision;
   /**
    * Reference float32 weights that lie in a file in this directory as external data instead of
    * copying them (see OnnxOps); for in-process sessions only — a written .onnx file must not use it.
@@ -35,7 +39,12 @@ export interface ExportOptions {
 
 export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOptions = {}): Uint8Array {
   const part = opts.part ?? 'full';
-  const ops = new OnnxOps(weights, { precision: opts.precision, externalDir: opts.externalDir });
+  const fp16 = opts.precision === 'fp16';
+  // fp16 weights are converted here, so they cannot stay in the checkpoint file as external data.
+  const ops = new OnnxOps(weights, {
+    precision: opts.precision === 'int8' ? 'int8' : 'fp32',
+    externalDir: fp16 ? undefined : opts.externalDir,
+  });
   const s = cfg.inputSize;
   const featureShape = [-1, ...describeBackbone(cfg).outputShape];
   const inputShape = part === 'head' ? featureShape : [-1, s, s, 3];
@@ -49,6 +58,7 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
     ops.output(logits, 'logits');
     ops.output(embedding, 'embedding');
   }
+  if (fp16) toFloat16(ops.g);
   const meta = { config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata };
   return ops.g.encode(`convcut_${part}`, { convcut: JSON.stringify(meta) });
 }

@@ -12,6 +12,7 @@ import type { Problem, Sample, Split } from '../data/dataset.js';
 import { decodeMany, stackImages } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import type { DeviceChoice } from '../engine/device.js';
+import type { Precision } from '../engine/onnx-export.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { softmaxRows } from '../infer/classify.js';
 import { argmaxRows, bootstrapIntervals, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
@@ -23,7 +24,7 @@ export interface EvalOptions {
   batchSize?: number;
   protocol?: 'sound' | 'reference';
   /** int8 backbone MatMuls (checkpoints only). */
-  precision?: 'fp32' | 'int8';
+  precision?: Precision;
   ferplusMode?: OpenOptions['ferplusMode'];
   /** cpu, webgpu or auto (engine/device.ts). */
   device?: DeviceChoice;

@@ -12,7 +12,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ConvCutConfig } from '../model/config.js';
-import { exportOnnx } from '../engine/onnx-export.js';
+import { exportOnnx, type Precision } from '../engine/onnx-export.js';
+import { checkPrecision } from '../engine/device.js';
 import { onnx } from '../engine/onnx-ops.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
@@ -38,8 +39,9 @@ export class ConvCutModel {
   static async fromWeights(
     config: ConvCutConfig,
     weights: Weights,
-    opts: SessionOptions & { id?: string; precision?: 'fp32' | 'int8' } = {},
+    opts: SessionOptions & { id?: string; precision?: Precision } = {},
   ): Promise<ConvCutModel> {
+    await checkPrecision(opts.precision, opts.device);
     const session = await createSession(exportOnnx(config, weights, { precision: opts.precision }), opts);
     return new ConvCutModel(config, session, opts.id ?? 'in-memory');
   }
@@ -48,7 +50,8 @@ export class ConvCutModel {
    * Load a convcut checkpoint (.safetensors) or an ONNX model that convcut exported.
    * `precision: 'int8'` applies to checkpoints (an .onnx file runs as it was exported).
    */
-  static async load(file: string, opts: SessionOptions & { precision?: 'fp32' | 'int8' } = {}): Promise<ConvCutModel> {
+  static async load(file: string, opts: SessionOptions & { precision?: Precision } = {}): Promise<ConvCutModel> {
+    await checkPrecision(opts.precision, opts.device);
     const isCheckpoint = await isCheckpointFile(file).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
     });

@@ -6,7 +6,8 @@ import type { ConvCutConfig } from '../model/config.js';
 import { convcutBackbone } from '../model/convcut.js';
 import type { BackboneUnit } from '../model/convnext.js';
 import { describeBackbone } from '../engine/describe.js';
-import { exportOnnx } from '../engine/onnx-export.js';
+import { exportOnnx, type Precision } from '../engine/onnx-export.js';
+import { checkPrecision } from '../engine/device.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
@@ -28,8 +29,9 @@ export class BackboneRunner {
   static async create(
     config: ConvCutConfig,
     weights: Weights,
-    opts: SessionOptions & { units?: BackboneUnit[]; precision?: 'fp32' | 'int8' } = {},
+    opts: SessionOptions & { units?: BackboneUnit[]; precision?: Precision } = {},
   ): Promise<BackboneRunner> {
+    await checkPrecision(opts.precision, opts.device);
     const units = opts.units ?? convcutBackbone(config);
     const bytes = exportOnnx(config, weights, { part: 'backbone', units, precision: opts.precision });
     return new BackboneRunner(config, await createSession(bytes, opts), units);
