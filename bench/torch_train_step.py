@@ -19,6 +19,8 @@ script (--child CASE) so that its peak RSS (ru_maxrss, MB) is its own. Prints JS
     OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_train_step.py --reps 5 \
         [--cases head,cut_block,two_blocks,all]
 Tuned as SPEC §5 says: 2 threads, OMP_WAIT_POLICY=PASSIVE, libopenblas0-pthread installed.
+--device cuda (bench/gpu.ts): the same steps in fp32 on the GPU (cuDNN autotuned; loss.item() synchronises
+each step); peak memory is then torch.cuda.max_memory_allocated.
 """
 import argparse
 import json
@@ -137,14 +139,17 @@ def build(case):
     return nn.Sequential(*body, Head()), x
 
 
-def child(case, reps):
+def child(case, reps, device):
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device(device)
     model, x = build(case)
-    model.train()
+    model.train().to(dev)
+    x = x.to(dev)
     b = x.shape[0]
-    y = torch.randint(0, CLASSES, (b,))
-    class_weights = torch.rand(CLASSES) + 0.5  # stands in for balanced class weights
+    y = torch.randint(0, CLASSES, (b,)).to(dev)
+    class_weights = (torch.rand(CLASSES) + 0.5).to(dev)  # stands in for balanced class weights
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-3, eps=1e-7)
 
@@ -171,7 +176,8 @@ def child(case, reps):
         "ms_median": statistics.median(times),
         "ms_min": min(times),
         "loss": loss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
+        "peak_rss_mb": (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+                        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # KB on Linux
     }
 
 
@@ -180,9 +186,10 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = p.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.reps)))
+        print(json.dumps(child(a.child, a.reps, a.device)))
         return
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
     for c in cases:
@@ -192,7 +199,7 @@ def main():
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "reps": a.reps,
            "ms_per_step": {}, "ms_per_step_min": {}, "batch": {}, "params": {}, "peak_rss_mb": {}}
     for c in cases:
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", c, "--reps", str(a.reps)],
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", c, "--reps", str(a.reps), "--device", a.device],
                            check=True, stdout=subprocess.PIPE, text=True)
         res = json.loads(r.stdout.strip().splitlines()[-1])
         out["ms_per_step"][c] = round(res["ms_median"], 1)

@@ -66,7 +66,7 @@ describe('numeric options', () => {
       [['serve', '-m', 'm.onnx', '--port', '80.5'], /'--port <n>' argument '80\.5' is invalid/],
       [
         ['predict', '-m', 'm.onnx', 'a.jpg', '--precision', 'int4'],
-        /'--precision <p>' argument 'int4' is invalid\. expected one of fp32, int8, got "int4"/,
+        /'--precision <p>' argument 'int4' is invalid\. expected one of fp32, int8, fp16, got "int4"/,
       ],
       // Choices: a typo used to run something else silently (the default recipe, no attention).
       [

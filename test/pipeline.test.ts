@@ -37,9 +37,16 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     expect(ck.meta.config.head.attention).toBe('token');
     const split = JSON.parse(readFileSync(path.join(root, 'e2e', 'split.json'), 'utf8'));
     expect(split).toMatchObject({ seed: 3, source: 'carved', fraction: 0.1 });
-    // How it ran: ONNX Runtime, every core by default.
+    // How it ran: ONNX Runtime on the CPU (no --device, no CONVCUT_DEVICE), every core by default.
     const run = JSON.parse(readFileSync(path.join(root, 'e2e', 'run.json'), 'utf8'));
-    expect(run.engine).toEqual({ training: 'onnxruntime-node (cpu)', threads: availableParallelism() });
+    expect(run.engine).toEqual({
+      training: 'onnxruntime-node',
+      threads: availableParallelism(),
+      device: 'cpu',
+      cpu: expect.any(String),
+      cores: availableParallelism(),
+      reason: 'cpu requested',
+    });
     expect(
       readFileSync(path.join(root, 'e2e', 'log.jsonl'), 'utf8')
         .trim()
