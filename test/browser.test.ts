@@ -17,14 +17,21 @@ import { FIXTURES, smallConfig } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
+/**
+ * Headless Chromium's WebGPU: its bundled SwiftShader gives a software adapter (correct, slow), so
+ * the page's WebGPU path runs here; without these flags (and with --disable-gpu) the page has none
+ * and uses wasm.
+ */
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan'];
+
 /** Debian's Chromium, headless, with a synthetic camera so the webcam path runs too. */
-const launch = () =>
+const launch = (gpu: string[] = ['--disable-gpu']) =>
   chromium.launch({
     executablePath: CHROMIUM,
     args: [
       '--headless',
       '--no-sandbox',
-      '--disable-gpu',
+      ...gpu,
       '--disable-background-networking',
       '--disable-component-update',
       '--no-first-run',
@@ -39,7 +46,6 @@ const ARTIFACTS = path.join(path.dirname(FIXTURES), '..', 'test-artifacts');
 describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
   let app: FastifyInstance;
   let model: ConvCutModel;
-  let browser: Browser;
   let url = '';
 
   beforeAll(async () => {
@@ -50,16 +56,24 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     model = await ConvCutModel.fromWeights(cfg, weights, { id: 'browser-test' });
     app = await buildServer(model, { weights });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await launch();
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
-    await browser?.close();
     await app?.close();
     await model?.dispose();
   });
 
-  it('upload → labels on the page (server), and the in-browser model gives the same top-1', async () => {
+  for (const provider of ['wasm', 'webgpu'] as const)
+    it(`upload → labels on the page (server), and the in-browser model (${provider}) gives the same top-1`, async () => {
+      const browser = await launch(provider === 'webgpu' ? WEBGPU_FLAGS : undefined);
+      try {
+        await uploadAndCompare(browser, provider);
+      } finally {
+        await browser.close();
+      }
+    });
+
+  async function uploadAndCompare(browser: Browser, provider: 'wasm' | 'webgpu') {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -79,7 +93,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
 
     // an image at the model's input size, so both paths see identical pixels
-    const img = path.join(ARTIFACTS, 'upload.png');
+    const img = path.join(ARTIFACTS, `upload-${provider}.png`);
     const raw = Buffer.alloc(112 * 112 * 3);
     for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + (i >> 7) * 11) % 256;
     await sharp(raw, { raw: { width: 112, height: 112, channels: 3 } })
@@ -100,14 +114,16 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
       timeout: 60_000,
     });
     const browserLabel = await page.textContent('.face .label');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'page-browser.png'), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `page-browser-${provider}.png`), fullPage: true });
+    expect(await page.getAttribute('body', 'data-provider')).toBe(provider);
+    expect(await page.textContent('#status')).toMatch(new RegExp(`^browser \\(${provider}\\): \\d+ ms$`));
     expect(browserLabel).toBe(serverLabel);
     const [lib] = await model.predict([img]);
     expect(serverLabel).toBe(lib!.label);
     expect(errors).toEqual([]);
     expect(offsite).toEqual([]); // every asset from the convcut server
     expect(failed).toEqual([]); // no console errors, e.g. no 404 for /favicon.ico (the page declares none)
-  });
+  }
 });
 
 describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {

@@ -44,6 +44,8 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
   if (device === 'webgpu') {
     process.env.XDG_RUNTIME_DIR ||= os.tmpdir(); // Dawn's Vulkan setup wants one
     options.executionProviders = ['webgpu'];
+    // Not its warning that shape arithmetic runs on the CPU provider: ORT does that on purpose.
+    options.logSeverityLevel = 3;
     if (opts.gpuOutputs?.length)
       options.preferredOutputLocation = Object.fromEntries(opts.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
   }

@@ -39,15 +39,28 @@ function engine(): 'browser' | 'server' {
   return (document.querySelector('input[name=engine]:checked') as HTMLInputElement).value as 'browser' | 'server';
 }
 
+/**
+ * WebGPU when the browser offers an adapter (a GPU, or a software one such as SwiftShader), else
+ * wasm; the provider in use is shown in the status line and in `body[data-provider]`.
+ */
+let provider: 'webgpu' | 'wasm' = 'wasm';
 function getSession(): Promise<ort.InferenceSession> {
   session ??= (async () => {
     const bytes = new Uint8Array(await (await fetch('/v1/model.onnx')).arrayBuffer());
-    const providers = 'gpu' in navigator ? ['webgpu', 'wasm'] : ['wasm'];
-    try {
-      return await ort.InferenceSession.create(bytes, { executionProviders: providers });
-    } catch {
-      return ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    const adapter = await gpu?.requestAdapter().catch(() => null);
+    if (adapter) {
+      try {
+        const s = await ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
+        document.body.dataset.provider = provider = 'webgpu';
+        return s;
+      } catch (e) {
+        console.warn(`WebGPU adapter found, but onnxruntime-web could not use it (${(e as Error).message}): using wasm`);
+      }
     }
+    const s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    document.body.dataset.provider = provider = 'wasm';
+    return s;
   })();
   return session;
 }
@@ -137,7 +150,8 @@ async function analyse(src: ImageBitmap | HTMLVideoElement, blob?: Blob): Promis
       faces = await predictOnServer(b);
     } else faces = await predictInBrowser(src, w, h);
     draw(src, w, h, faces);
-    status.textContent = faces.length ? `${engine()}: ${(performance.now() - t0).toFixed(0)} ms` : 'no face found';
+    const where = engine() === 'browser' ? `browser (${provider})` : 'server';
+    status.textContent = faces.length ? `${where}: ${(performance.now() - t0).toFixed(0)} ms` : 'no face found';
     document.body.dataset.state = 'done';
   } catch (e) {
     status.textContent = `error: ${(e as Error).message}`;
