@@ -6,7 +6,11 @@
  * Without any WebGPU adapter these tests fail and say how to get one (set CONVCUT_SKIP_WEBGPU=1 to
  * skip them instead), so a CI machine that lost its adapter cannot pass them by skipping.
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeSyntheticRafdb } from '../src/data/synthetic.js';
 import { paramSpecs } from '../src/engine/describe.js';
 import { probeAdapter } from '../src/engine/device.js';
 import { BackboneRunner } from '../src/infer/features.js';
@@ -106,6 +110,54 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const b = await gpu.t.step(images, labels, 99);
     expect(Math.abs(a.loss - b.loss) / Math.max(1, Math.abs(a.loss))).toBeLessThan(1e-3);
     await Promise.all(runs.map((r) => r.t.dispose()));
+  });
+
+  it('convcut train --device webgpu records the adapter in run.json; predict on webgpu equals predict on the CPU', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'convcut-webgpu-'));
+    const data = path.join(root, 'data');
+    await writeSyntheticRafdb(data, { seed: 5, trainPerClass: 6, testPerClass: 2 });
+    const net = ['--backbone', 'test', '--cut', 'stage_1', '--input-size', '112', '--detail-filters', '16'];
+    const out = path.join(root, 'run');
+    const r = await convcut(
+      'train',
+      data,
+      ...net,
+      '--finetune',
+      'all',
+      '--epochs',
+      '2',
+      '--device',
+      'webgpu',
+      '-o',
+      out,
+      '--no-test',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+    const { adapter } = await probeAdapter();
+    expect(run.engine).toMatchObject({ device: 'webgpu', adapter: { description: adapter!.description } });
+    const images = path.join(data, 'basic', 'Image', 'aligned');
+    const predict = async (device: string) => {
+      const p = await convcut(
+        'predict',
+        '-m',
+        path.join(out, 'best.safetensors'),
+        images,
+        '--format',
+        'json',
+        '-k',
+        '7',
+        '--device',
+        device,
+      );
+      expect(p.code, p.stderr).toBe(0);
+      return JSON.parse(p.stdout) as { file: string; top: { label: string; score: number }[] }[];
+    };
+    const [cpu, gpu] = [await predict('cpu'), await predict('webgpu')];
+    expect(gpu.map((g) => g.file)).toEqual(cpu.map((c) => c.file));
+    const score = (rows: typeof cpu) =>
+      rows.flatMap((x) => [...x.top].sort((a, b) => a.label.localeCompare(b.label)).map((t) => t.score));
+    expect(relDiff(score(gpu), score(cpu))).toBeLessThan(1e-3);
   });
 
   it('fails with one line when there is no adapter, never falling back to the CPU', async () => {
