@@ -23,3 +23,19 @@ def save_safetensors(path, tensors, metadata=None, f16=()):
     h += b" " * (-len(h) % 8)
     with open(path, "wb") as fh:
         fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def load_safetensors(path):
+    """name → float32 numpy array (F32 and F16 files, as save_safetensors writes them)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        dt = {"F32": "<f4", "F16": "<f2"}[v["dtype"]]
+        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).astype(np.float32).reshape(v["shape"])
+    return out

@@ -69,6 +69,9 @@ export function mapKerasWeight(layer: string, weightName: string, t: WeightTenso
   const parts = weightName.replace(/:\d+$/, '').split('/');
   const variable = parts[parts.length - 1]!;
   const sublayer = parts.length > 1 ? parts[parts.length - 2]! : layer;
+  // include_top=False appends an auto-named LayerNormalization after the last stage (Keras'
+  // applications/convnext.py): after every cut, never used.
+  if (/^layer_normalization(_\d+)?$/.test(layer)) return 'skip';
   const m = /^convnext_[a-z]+_(.*)$/.exec(layer);
   if (!m) return undefined;
   const rest = m[1]!;

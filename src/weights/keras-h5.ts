@@ -22,6 +22,17 @@ function strings(v: unknown): string[] {
   return arr.map((s) => (typeof s === 'string' ? s : new TextDecoder().decode(s as Uint8Array)));
 }
 
+/**
+ * A string-list attribute as Keras writes it: whole, or (over 64512 bytes) split into `<name>0`,
+ * `<name>1`, … (hdf5_format.save_attributes_to_hdf5_group). Undefined when absent.
+ */
+function listAttr(g: InstanceType<typeof h5wasm.Group>, name: string): string[] | undefined {
+  if (name in g.attrs) return strings(g.attrs[name]!.value);
+  const parts: string[] = [];
+  for (let i = 0; `${name}${i}` in g.attrs; i++) parts.push(...strings(g.attrs[`${name}${i}`]!.value));
+  return parts.length ? parts : undefined;
+}
+
 export async function readKerasH5(file: string): Promise<KerasWeight[]> {
   await h5wasm.ready;
   let f: InstanceType<typeof h5wasm.File>;
@@ -32,16 +43,18 @@ export async function readKerasH5(file: string): Promise<KerasWeight[]> {
   }
   try {
     let root: InstanceType<typeof h5wasm.Group> = f;
-    if (!('layer_names' in f.attrs)) {
+    let layers = listAttr(f, 'layer_names');
+    if (!layers) {
       const mw = f.get('model_weights');
-      if (mw instanceof h5wasm.Group && 'layer_names' in mw.attrs) root = mw;
-      else throw new Error(`${file}: not a Keras weight file (no "layer_names" attribute at the root or in model_weights/)`);
+      if (mw instanceof h5wasm.Group) layers = listAttr((root = mw), 'layer_names');
+      if (!layers)
+        throw new Error(`${file}: not a Keras weight file (no "layer_names" attribute at the root or in model_weights/)`);
     }
     const out: KerasWeight[] = [];
-    for (const layer of strings(root.attrs['layer_names']!.value)) {
+    for (const layer of layers) {
       const g = root.get(layer);
       if (!(g instanceof h5wasm.Group)) throw new Error(`${file}: layer_names lists "${layer}" but there is no such group`);
-      const names = 'weight_names' in g.attrs ? strings(g.attrs['weight_names']!.value).filter(Boolean) : [];
+      const names = (listAttr(g, 'weight_names') ?? []).filter(Boolean);
       for (const weightName of names) {
         const d = g.get(weightName);
         if (!(d instanceof h5wasm.Dataset))
