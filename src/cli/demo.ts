@@ -83,6 +83,8 @@ export function registerDemo(program: Command): void {
       history: result.history,
       device: o.device,
     });
+    const { cardWithTest } = await import('./train.js');
+    await cardWithTest(run, result, r);
     console.log(`4/4 predictions for a few test images:`);
     const model = await ConvCutModel.load(result.checkpoint, { device: o.device });
     const imgs = [1, 2, 3, 4, 5].map((i) =>

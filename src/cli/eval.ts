@@ -62,7 +62,10 @@ export function registerEval(program: Command): void {
       .description(
         'evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures',
       )
-      .argument('<model>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .argument(
+        '<model>',
+        'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
+      )
       .argument('<data>', 'data set (any format `convcut data inspect` reads)')
       .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
       .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')

@@ -14,8 +14,8 @@ export function registerFeatures(program: Command): void {
         .description('cut-point features of images (N×H×W×C float32 .npy) from ImageNet ConvNeXt weights')
         .argument('<images...>', 'image files (resized to the input size if they are not already)')
         .requiredOption(
-          '--weights <file>',
-          'ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors (detected)',
+          '--weights <source>',
+          'ImageNet ConvNeXt weights: imagenet (downloaded once; see convcut weights list), keras:convnext_<size>, hf:<org>/<repo>[/<file>], a URL, or a file (Keras .h5, timm or torchvision .safetensors; detected)',
         )
         .requiredOption('-o, --output <file>', 'output .npy file'),
     ),
@@ -58,7 +58,7 @@ export function registerFeatures(program: Command): void {
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
         const cfg = makeConfig({ backbone: o.backbone, cut: o.cut, inputSize: o.inputSize });
-        const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs);
+        const { weights, format } = await loadPretrained(o.weights, describeBackbone(cfg).specs, cfg.backbone.size);
         const runner = await BackboneRunner.create(cfg, weights, { precision: o.precision, device });
         const per = runner.featureShape.reduce((a, b) => a * b, 1);
         const out = new Float32Array(images.length * per);

@@ -13,6 +13,9 @@ import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
+import { registerWeights } from './weights.js';
+import { downloadBars } from './progress.js';
+import { setDownloadReporter } from '../weights/download.js';
 
 const program = new Command();
 program
@@ -32,6 +35,8 @@ registerFeatures(program);
 registerExport(program);
 registerData(program);
 registerDevices(program);
+registerWeights(program);
+setDownloadReporter(downloadBars());
 
 try {
   await program.parseAsync(process.argv);

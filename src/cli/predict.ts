@@ -11,7 +11,10 @@ export function registerPredict(program: Command): void {
       .command('predict')
       .description('predict the expression of face images: top-k classes with probabilities')
       .argument('<inputs...>', 'image files, folders (searched recursively) or patterns like faces/*.jpg')
-      .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .requiredOption(
+        '-m, --model <source>',
+        'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
+      )
       .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
       .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
       .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)

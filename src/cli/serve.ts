@@ -8,7 +8,10 @@ export function registerServe(program: Command): void {
     program
       .command('serve')
       .description('HTTP service and web page: POST /v1/predict, GET /v1/model, GET /healthz, and the browser page at /')
-      .requiredOption('-m, --model <file>', 'convcut checkpoint (.safetensors) or exported .onnx')
+      .requiredOption(
+        '-m, --model <source>',
+        'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
+      )
       .option('--port <n>', 'port', wholeNumber(0), 8080)
       .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
       .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), 10 * 1024 * 1024)
@@ -44,16 +47,18 @@ Examples:
         const { buildServer } = await import('../server/server.js');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
-        const bytes = await fs.readFile(o.model).catch((e: NodeJS.ErrnoException) => {
+        const { resolveModel } = await import('../weights/sources.js');
+        const file = await resolveModel(o.model);
+        const bytes = await fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
           throw new Error(`${o.model}: cannot read model (${e.code ?? e.message})`, { cause: e });
         });
         let model;
         let weights;
         if (isCheckpointBytes(bytes)) {
-          const ck = await loadCheckpoint(o.model);
+          const ck = await loadCheckpoint(file);
           weights = ck.weights;
           model = await ConvCutModel.fromWeights(ck.meta.config, ck.weights, { id: o.model, device });
-        } else model = await ConvCutModel.load(o.model, { device });
+        } else model = await ConvCutModel.load(file, { device });
         const app = await buildServer(model, {
           weights,
           onnx: weights ? undefined : bytes,

@@ -12,6 +12,24 @@ import {
   wholeNumberList,
 } from './arg-parsers.js';
 
+/** The run's model card again, now with the test metrics (the Hub shows them from its front matter). */
+export async function cardWithTest(
+  out: string,
+  result: import('../train/train.js').TrainResult,
+  test: import('../eval/evaluate.js').EvalResult,
+) {
+  const { writeModelCard } = await import('../train/model-card.js');
+  const card = await writeModelCard({
+    out,
+    config: result.config,
+    settings: result.settings,
+    history: result.history,
+    format: result.format,
+    test,
+  });
+  console.log(`model card: ${card} (upload the run folder to the Hub, then: convcut predict -m hf:<you>/<repo>)`);
+}
+
 export function registerTrain(program: Command): void {
   deviceOption(
     networkOptions(
@@ -32,8 +50,8 @@ export function registerTrain(program: Command): void {
           'default',
         )
         .option(
-          '--weights <file>',
-          'ImageNet ConvNeXt weights: Keras convnext_<size>_notop.h5, timm or torchvision .safetensors',
+          '--weights <source>',
+          'ImageNet ConvNeXt weights: imagenet (downloaded once; see convcut weights list), keras:convnext_<size>, hf:<org>/<repo>[/<file>], a URL, or a file (Keras .h5, timm or torchvision .safetensors; detected)',
         ),
     ),
   )
@@ -129,7 +147,7 @@ Examples:
         console.log(`${result.problems.length} problem(s) in the data were skipped; see ${o.out}/run.json`);
       if (o.test !== false) {
         const { evaluateAndReport } = await import('./eval.js');
-        await evaluateAndReport({
+        const test = await evaluateAndReport({
           model: result.checkpoint,
           data,
           split: 'test',
@@ -138,6 +156,7 @@ Examples:
           device: o.device as never,
           history: result.history,
         });
+        await cardWithTest(o.out as string, result, test);
       }
     });
 }

@@ -8,7 +8,7 @@
  * The generator writes the *real* dataset formats (RAF-DB basic layout, FERPlus CSVs), so tests
  * and the demo exercise the same readers users' data goes through.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { FERPLUS_CLASSES, RAFDB_CLASSES } from '../model/config.js';
@@ -266,6 +266,7 @@ export async function writeSyntheticRafdb(
   };
   await Promise.all([worker(), worker()]);
   await fs.writeFile(path.join(root, 'EmoLabel', 'list_patition_label.txt'), lines.join('\n') + '\n');
+  await fs.writeFile(path.join(root, SYNTHETIC_MARKER), SYNTHETIC_NOTE);
   return { root, images: jobs.length };
 }
 
@@ -316,5 +317,15 @@ export async function writeSyntheticFerplus(dir: string, opts: SyntheticOptions 
   }
   await fs.writeFile(path.join(dir, 'fer2013.csv'), fer.join('\n') + '\n');
   await fs.writeFile(path.join(dir, 'fer2013new.csv'), plus.join('\n') + '\n');
+  await fs.writeFile(path.join(dir, SYNTHETIC_MARKER), SYNTHETIC_NOTE);
   return { rows: n };
+}
+
+/** Left in a synthetic data set's folder, so that what is trained on it says so (the model card). */
+export const SYNTHETIC_MARKER = 'SYNTHETIC.txt';
+const SYNTHETIC_NOTE = "Synthetic expression faces drawn by convcut's generator (src/data/synthetic.ts): not photos of people.\n";
+
+/** Whether `data` (a data set folder, or its RAF-DB basic/ subfolder) was made by the generator. */
+export function isSynthetic(data: string): boolean {
+  return [path.join(data, SYNTHETIC_MARKER), path.join(data, 'basic', SYNTHETIC_MARKER)].some((f) => existsSync(f));
 }

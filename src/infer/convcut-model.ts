@@ -22,6 +22,7 @@ import { classifyLogits, type Prediction } from './classify.js';
 export type { Prediction } from './classify.js';
 import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
 import { isSafetensors, openSafetensors } from '../weights/safetensors.js';
+import { resolveModel } from '../weights/sources.js';
 import { readFileHead } from '../util/file-head.js';
 import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
@@ -50,15 +51,16 @@ export class ConvCutModel {
    * Load a convcut checkpoint (.safetensors) or an ONNX model that convcut exported.
    * `precision: 'int8'` applies to checkpoints (an .onnx file runs as it was exported).
    */
-  static async load(file: string, opts: SessionOptions & { precision?: Precision } = {}): Promise<ConvCutModel> {
+  static async load(source: string, opts: SessionOptions & { precision?: Precision } = {}): Promise<ConvCutModel> {
     await checkPrecision(opts.precision, opts.device);
+    const file = await resolveModel(source); // hf:…, a URL, or a path
     const isCheckpoint = await isCheckpointFile(file).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
     });
     if (isCheckpoint) {
       // Lazily read: the big float32 weights go to ONNX Runtime as external data straight from the
       // file, so they are never held in JS as well (peak memory, BENCHMARKS.md).
-      const abs = path.resolve(file);
+      const abs = await fs.realpath(file); // a Hub snapshot is a link into blobs/: ONNX Runtime wants the real folder
       const ck = await loadCheckpoint(abs, { lazy: true });
       const externalDir = path.dirname(abs);
       const graph = exportOnnx(ck.meta.config, ck.weights, { precision: opts.precision, externalDir });

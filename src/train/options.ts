@@ -7,6 +7,7 @@ import type { Problem } from '../data/dataset.js';
 import type { SplitRecord } from '../data/split.js';
 import type { DeviceChoice } from '../engine/device.js';
 import type { AttentionMode, ConvCutConfig } from '../model/config.js';
+import { isNamedSource } from '../weights/sources.js';
 import { defaultRecipe, REFERENCE_RECIPE, type Recipe } from './recipes.js';
 
 export interface TrainOptions {
@@ -73,6 +74,9 @@ export interface EpochRecord {
 
 export interface TrainResult {
   checkpoint: string;
+  /** The data set's format (for the model card). */
+  format: string;
+  settings: RunSettings;
   config: ConvCutConfig;
   history: EpochRecord[];
   bestValAccuracy: number;
@@ -109,7 +113,7 @@ export function settingsOf(o: TrainOptions, recipe: Recipe) {
     data: path.resolve(o.data),
     recipe,
     backbone: o.backbone ?? 'base',
-    weights: o.weights ? path.resolve(o.weights) : null,
+    weights: o.weights ? (isNamedSource(o.weights) ? o.weights : path.resolve(o.weights)) : null,
     cut: o.cut ?? null,
     inputSize: o.inputSize ?? 224,
     detailBlock: o.detailBlock ?? true,

@@ -61,6 +61,8 @@ export async function openRun(o: TrainOptions): Promise<Run> {
 }
 
 export interface RunData {
+  /** The data set's format, as its reader names it. */
+  format: string;
   classes: string[];
   problems: Problem[];
   split: SplitRecord;
@@ -94,7 +96,7 @@ export async function prepareData(run: Run): Promise<RunData> {
   const valid = samples.filter((s) => (recipe.validation === 'test' ? s.split === 'test' : s.split === 'valid'));
   if (!train.length) throw new Error(`${o.data}: no training images`);
   if (!valid.length) throw new Error(`${o.data}: no validation images (use a larger data set or --valid-fraction)`);
-  return { classes: ds.classes, problems: [...ds.problems], split, train, valid };
+  return { format: ds.format, classes: ds.classes, problems: [...ds.problems], split, train, valid };
 }
 
 export interface RunModel {
@@ -132,9 +134,10 @@ export async function prepareModel(run: Run, data: RunData): Promise<RunModel> {
   const specs = describeBackbone(config).specs;
   let backbone: Weights;
   if (o.weights) {
-    const pre = await loadPretrained(o.weights, specs);
+    const pre = await loadPretrained(o.weights, specs, config.backbone.size);
     backbone = pre.weights;
-    run.emit({ kind: 'info', message: `backbone weights: ${o.weights} (${pre.format})` });
+    const where = pre.file === o.weights ? '' : ` → ${pre.file}`;
+    run.emit({ kind: 'info', message: `backbone weights: ${o.weights}${where} (${pre.format})` });
   } else {
     backbone = initWeights(specs, deriveSeed(seed, 1));
     run.emit({

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { deviceRecord } from '../engine/device.js';
 import { defaultOrtThreads } from '../engine/ort-session.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { writeModelCard } from './model-card.js';
 import type { EpochRecord, TrainOptions, TrainResult } from './options.js';
 import { phaseStartMeta, runPhase } from './phase.js';
 import { openRun, prepareData, prepareFeatures, prepareModel } from './prepare.js';
@@ -65,8 +66,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       1,
     ),
   );
+  await writeModelCard({ out: o.out, config, settings: run.settings, history, format: data.format });
   return {
     checkpoint,
+    format: data.format,
+    settings: run.settings,
     config,
     history,
     bestValAccuracy: Math.max(...history.map((h) => h.val_accuracy)),

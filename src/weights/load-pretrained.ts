@@ -8,6 +8,7 @@ import type { ParamSpec } from '../model/ops.js';
 import { mapKerasWeight, mapTimmKey, mapTorchvisionKey, type Mapped } from './convnext-pretrained.js';
 import { isHdf5, readKerasH5 } from './keras-h5.js';
 import { decodeSafetensors, isSafetensors } from './safetensors.js';
+import { resolveWeights } from './sources.js';
 import { checkWeights, WeightMismatchError, type WeightTensor, type Weights } from './weight-map.js';
 
 export type PretrainedFormat = 'keras-h5' | 'timm' | 'torchvision';
@@ -48,8 +49,16 @@ export async function readPretrainedEntries(
   throw new Error(`${file}: unknown weight format (expected a Keras .h5 or a timm/torchvision .safetensors file)`);
 }
 
-/** Backbone weights for `specs` (the backbone's parameter list) from `file`. */
-export async function loadPretrained(file: string, specs: ParamSpec[]): Promise<Pretrained> {
+/**
+ * Backbone weights for `specs` (the backbone's parameter list) from `source`: a file, or a name
+ * sources.ts resolves (`imagenet` for a `backbone`-size model, `keras:…`, `hf:…`, a URL).
+ */
+export async function loadPretrained(
+  source: string,
+  specs: ParamSpec[],
+  backbone = 'base',
+): Promise<Pretrained & { file: string }> {
+  const file = await resolveWeights(source, backbone);
   const { format, entries } = await readPretrainedEntries(file);
   const wanted = new Set(specs.map((s) => s.name));
   const weights: Weights = new Map();
@@ -78,5 +87,5 @@ export async function loadPretrained(file: string, specs: ParamSpec[]): Promise<
   }
   if (unexpected.length) throw new WeightMismatchError(`${file} (${format})`, [], unexpected, []);
   checkWeights(specs, weights, `${file} (${format})`);
-  return { format, weights, dropped };
+  return { format, weights, dropped, file };
 }
