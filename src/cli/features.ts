@@ -31,7 +31,7 @@ export function registerFeatures(program: Command): void {
       'after',
       '\nImages are decoded to RGB 0..255, resized bilinearly, and normalised with the ImageNet mean/std inside\n' +
         'the model, as the reference Keras code does. Read the result in Python with numpy.load().\n\n' +
-        'Example:\n  convcut features --backbone base --weights convnext_base_notop.h5 -o feats.npy faces/*.jpg\n',
+        'Example:\n  convcut features --backbone base --weights imagenet -o feats.npy faces/*.jpg\n',
     )
     .action(
       async (

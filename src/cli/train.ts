@@ -94,11 +94,11 @@ the test split used once, at the end. --recipe reference reproduces the publishe
 included (batch attention, test set as validation) so its numbers can be compared.
 
 Examples:
-  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 -o runs/raf
-  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 -o runs/raf-ref --recipe reference
-  convcut train ~/data/FERPlus --weights convnext_base.safetensors --ferplus-mode crossentropy -o runs/ferplus
+  convcut train ~/data/RAF-DB/basic --weights imagenet -o runs/raf
+  convcut train ~/data/RAF-DB/basic --weights keras:convnext_base -o runs/raf-ref --recipe reference
+  convcut train ~/data/FERPlus --weights imagenet --ferplus-mode crossentropy -o runs/ferplus
   convcut train runs/raf ... --resume      # after an interruption
-  convcut train ~/data/RAF-DB/basic --weights convnext_base_notop.h5 --finetune all --device webgpu -o runs/raf-gpu
+  convcut train ~/data/RAF-DB/basic --weights imagenet --finetune all --device webgpu -o runs/raf-gpu
 `,
     )
     .action(async (data: string, o: Record<string, unknown>) => {
