@@ -15,9 +15,24 @@ export function registerModelInfo(program: Command): void {
     .option('--attention <mode>', 'token (default, per image), batch (the reference), none', attentionArg, 'token')
     .option('--classes <n>', 'number of classes (7 RAF-DB, 8 FERPlus)', wholeNumber(2), 7)
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n')
+    .option(
+      '--weights <source>',
+      'also check that ImageNet weights fit this cut backbone (imagenet, keras:convnext_<size>, hf:…, a URL or a file)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  convcut model-info --backbone base --cut stage_2_block_23_layernorm\n  convcut model-info --backbone base --weights imagenet\n',
+    )
     .action(
-      (o: { backbone: string; cut?: string; inputSize: number; attention: AttentionMode; classes: number; json?: boolean }) => {
+      async (o: {
+        backbone: string;
+        cut?: string;
+        inputSize: number;
+        attention: AttentionMode;
+        classes: number;
+        json?: boolean;
+        weights?: string;
+      }) => {
         const cfg = makeConfig({
           backbone: o.backbone,
           cut: o.cut,
@@ -35,8 +50,15 @@ export function registerModelInfo(program: Command): void {
           head: { params: d.head.params, macs: d.head.macs, outputShape: d.head.outputShape },
           model: { params: d.full.params, macs: d.full.macs, outputShape: d.full.outputShape },
         };
+        let weights: { source: string; file: string; format: string; loaded: number; dropped: number } | undefined;
+        if (o.weights) {
+          const { loadPretrained } = await import('../weights/load-pretrained.js');
+          const { describeBackbone } = await import('../engine/describe.js');
+          const pre = await loadPretrained(o.weights, describeBackbone(cfg).specs, cfg.backbone.size); // throws what does not fit
+          weights = { source: o.weights, file: pre.file, format: pre.format, loaded: pre.weights.size, dropped: pre.dropped };
+        }
         if (o.json) {
-          console.log(JSON.stringify(info, null, 2));
+          console.log(JSON.stringify({ ...info, weights }, null, 2));
           return;
         }
         const g = (n: number) => `${(n / 1e9).toFixed(2)} GMAC`;
@@ -50,6 +72,10 @@ export function registerModelInfo(program: Command): void {
         console.log(
           `  whole model   ${d.full.params.toLocaleString('en-US').padStart(12)} params  ${g(d.full.macs).padStart(11)}  → ${d.full.outputShape.join('×')} logits`,
         );
+        if (weights)
+          console.log(
+            `  weights       ${weights.source} (${weights.format}, ${weights.file}): fit; ${weights.loaded} tensors used, ${weights.dropped} after the cut ignored`,
+          );
       },
     );
 }
