@@ -17,3 +17,35 @@ describe('classify', () => {
     expect(classify([0.2, 0.8], ['a', 'b'], 99).top).toHaveLength(2); // top-k clamped to the classes
   });
 });
+
+describe('temperature scaling', () => {
+  it('softmax at T divides the logits; the fitted T is the NLL minimum a plain grid finds, and never worse than T = 1', async () => {
+    const { fitTemperature, meanNll } = await import('../src/eval/calibration.js');
+    const p = softmaxRows(Float32Array.of(0, Math.log(3)), 2, 2); // e^(x/2): 1 : √3
+    expect(p[1]! / p[0]!).toBeCloseTo(Math.sqrt(3), 6);
+    // Over-confident logits: right 70 % of the time at very large margins.
+    const n = 200;
+    const logits = new Float32Array(n * 3);
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i % 3;
+      const predicted = i % 10 < 7 ? labels[i]! : (labels[i]! + 1) % 3;
+      logits[i * 3 + predicted] = 8 + (i % 5);
+    }
+    const fit = fitTemperature(logits, labels, 3);
+    // An independent plain grid over log T (no golden section).
+    let best = { t: 1, nll: Infinity };
+    for (let u = Math.log(0.05); u <= Math.log(20); u += 0.001) {
+      const nll = meanNll(logits, labels, 3, Math.exp(u));
+      if (nll < best.nll) best = { t: Math.exp(u), nll };
+    }
+    expect(fit.temperature).toBeCloseTo(best.t, 2);
+    expect(fit.nllAfter).toBeCloseTo(best.nll, 5);
+    expect(fit.nllAfter).toBeLessThan(fit.nllBefore);
+    expect(fit.temperature).toBeGreaterThan(1); // over-confident → softened
+    // Argmax unchanged at any T.
+    const a = classifyLogits(logits, ['a', 'b', 'c'], 1).map((x) => x.label);
+    const b = classifyLogits(logits, ['a', 'b', 'c'], 1, fit.temperature).map((x) => x.label);
+    expect(b).toEqual(a);
+  });
+});

@@ -53,6 +53,14 @@ describe('end to end: train → checkpoint → eval → predict', () => {
         .split('\n'),
     ).toHaveLength(r.history.length);
 
+    // Temperature scaling: fitted on the validation split only (split.json's ids), lowering its NLL,
+    // stored in the checkpoint, and never changing a prediction.
+    const cal = JSON.parse(readFileSync(path.join(root, 'e2e', 'run.json'), 'utf8')).calibration;
+    expect(cal).toMatchObject({ fittedOn: 'validation', n: split.validIds.length });
+    expect(cal.nllAfter).toBeLessThan(cal.nllBefore);
+    expect(ck.meta.config.head.temperature).toBe(cal.temperature);
+    expect(r.calibration).toEqual(cal);
+
     const e1 = await evaluate({ model: checkpoint, data, batchSize: 1 });
     const e32 = await evaluate({ model: checkpoint, data, batchSize: 32 });
     // Measured: 40.5 % and 52.4 % (seed 3) on two machines' CPU kernels, 84 held-out faces; chance is 14.3 %.
@@ -97,6 +105,9 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     const ece = bins.reduce((a, b) => a + (b.n ? (b.n / preds.length) * Math.abs(b.hit / b.n - b.conf / b.n) : 0), 0);
     expect(report.ece).toBeCloseTo(ece, 4); // the CSV holds 6 significant digits
     // 95 % bootstrap intervals (seeded, recorded) hold the estimate, as wide as the binomial says
+    expect(report.reliability).toHaveLength(15);
+    expect(readFileSync(path.join(out, 'reliability.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(report.eceBeforeScaling).toBeGreaterThan(0);
     const { accuracy: acc, resamples, seed } = report.ci95;
     expect({ resamples, seed }).toEqual({ resamples: 1000, seed: 0 });
     const est = report.metrics.accuracy;
@@ -248,6 +259,9 @@ describe('reference recipe and protocol', () => {
     expect(ck.meta.config.head).toMatchObject({ attention: 'batch', layerNorm: false, dropout: 0.2 });
     expect(ck.meta.provenance).toMatchObject({ phase: 'finetune', validation: 'TEST SET (reference recipe)' });
     expect([...ck.weights.keys()].some((k) => k.startsWith('head.norm'))).toBe(false);
+    // Its validation split is the test split: no temperature is fitted on it.
+    expect(r.calibration).toEqual({ skipped: expect.stringMatching(/reference recipe/) });
+    expect(ck.meta.config.head.temperature).toBeUndefined();
   });
 
   it('--protocol reference reports the published (class-ordered) accuracy beside the sound one, and they differ', async () => {

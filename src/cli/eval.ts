@@ -50,7 +50,8 @@ export async function evaluateAndReport(
   }
   if (o.out) {
     await writeReport(o.out, r, { history: o.history, tsnePoints: o.tsnePoints });
-    if (!o.json) console.log(`report: ${o.out}/report.md, report.html, predictions.csv, confusion.png, tsne.png`);
+    if (!o.json)
+      console.log(`report: ${o.out}/report.md, report.html, predictions.csv, confusion.png, reliability.png, tsne.png`);
   }
   return r;
 }

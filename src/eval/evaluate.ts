@@ -15,7 +15,15 @@ import type { DeviceChoice } from '../engine/device.js';
 import type { Precision } from '../engine/onnx-export.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { softmaxRows } from '../infer/classify.js';
-import { argmaxRows, bootstrapIntervals, computeMetrics, expectedCalibrationError, type Metrics } from './metrics.js';
+import {
+  argmaxRows,
+  bootstrapIntervals,
+  computeMetrics,
+  expectedCalibrationError,
+  reliabilityBins,
+  type Metrics,
+  type ReliabilityBin,
+} from './metrics.js';
 
 export interface EvalOptions {
   model: string;
@@ -46,6 +54,11 @@ export interface EvalResult {
   predictions: { ids: string[]; labels: number[]; predicted: Int32Array; probabilities: Float32Array };
   /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
   ece: number;
+  /** Softmax temperature the model applies (fitted on validation; 1 = none), and the ECE without it. */
+  temperature: number;
+  eceBeforeScaling?: number;
+  /** The reliability diagram's 15 bins of top-1 confidence. */
+  reliability: ReliabilityBin[];
   /** 95 % bootstrap intervals of accuracy, UAR and macro-F1 (1,000 resamples, seed 0). */
   intervals: ReturnType<typeof bootstrapIntervals>;
   problems: Problem[];
@@ -101,7 +114,9 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
 
     const sound = await run(samples, bs, Math.max(bs, 64));
     const metrics = computeMetrics(sound.labels, sound.preds, classes);
-    const probabilities = softmaxRows(sound.logits, k);
+    // The model's own probabilities: at its fitted temperature (1 when it has none).
+    const temperature = model.config.head.temperature ?? 1;
+    const probabilities = softmaxRows(sound.logits, k, temperature);
     let reference: Metrics | undefined;
     if (o.protocol === 'reference') {
       const ordered = [...samples].sort((a, b) => a.label - b.label);
@@ -121,6 +136,9 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       embeddings: { data: sound.emb, dim, labels: sound.labels },
       predictions: { ids: sound.ids, labels: sound.labels, predicted: sound.preds, probabilities },
       ece: expectedCalibrationError(probabilities, sound.labels, k),
+      temperature,
+      eceBeforeScaling: temperature === 1 ? undefined : expectedCalibrationError(softmaxRows(sound.logits, k), sound.labels, k),
+      reliability: reliabilityBins(probabilities, sound.labels, k),
       intervals: bootstrapIntervals(sound.labels, sound.preds, classes, 0),
       problems: problems.filter(
         (p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i,

@@ -76,10 +76,32 @@ export function expectedCalibrationError(
   bins = 15,
 ): number {
   const n = labels.length;
+  return reliabilityBins(probabilities, labels, classes, bins).reduce(
+    (e, b) => e + (b.count ? (b.count / n) * Math.abs(b.accuracy - b.confidence) : 0),
+    0,
+  );
+}
+
+/** One bin of the reliability diagram: images whose top-1 confidence is in [low, high). */
+export interface ReliabilityBin {
+  low: number;
+  high: number;
+  count: number;
+  /** Mean top-1 confidence and the share of correct top-1 predictions in the bin (0 when empty). */
+  confidence: number;
+  accuracy: number;
+}
+
+export function reliabilityBins(
+  probabilities: Float32Array,
+  labels: ArrayLike<number>,
+  classes: number,
+  bins = 15,
+): ReliabilityBin[] {
   const count = new Array<number>(bins).fill(0);
   const hits = new Array<number>(bins).fill(0);
   const conf = new Array<number>(bins).fill(0);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < labels.length; i++) {
     let best = 0;
     for (let c = 1; c < classes; c++) if (probabilities[i * classes + c]! > probabilities[i * classes + best]!) best = c;
     const p = probabilities[i * classes + best]!;
@@ -88,9 +110,13 @@ export function expectedCalibrationError(
     conf[b]! += p;
     if (best === labels[i]) hits[b]!++;
   }
-  let ece = 0;
-  for (let b = 0; b < bins; b++) if (count[b]) ece += (count[b]! / n) * Math.abs(hits[b]! / count[b]! - conf[b]! / count[b]!);
-  return ece;
+  return count.map((c, b) => ({
+    low: b / bins,
+    high: (b + 1) / bins,
+    count: c,
+    confidence: c ? conf[b]! / c : 0,
+    accuracy: c ? hits[b]! / c : 0,
+  }));
 }
 
 export interface Interval {

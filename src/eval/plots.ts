@@ -84,3 +84,54 @@ export function curvesSpec(history: { epoch: number; accuracy: number; val_accur
     },
   };
 }
+
+/**
+ * Reliability diagram: per bin of top-1 confidence, the share of correct predictions (bars) against
+ * the diagonal of perfect calibration; bars above it are under-confident, below it over-confident.
+ */
+export function reliabilitySpec(
+  bins: { low: number; high: number; count: number; accuracy: number; confidence: number }[],
+  title: string,
+): TopLevelSpec {
+  const values = bins.filter((b) => b.count > 0);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 360,
+    height: 300,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'bar', opacity: 0.85, stroke: 'white' },
+        encoding: {
+          x: {
+            field: 'low',
+            type: 'quantitative',
+            scale: { domain: [0, 1] },
+            title: 'top-1 confidence',
+            axis: { format: '.0%' },
+          },
+          x2: { field: 'high' },
+          y: {
+            field: 'accuracy',
+            type: 'quantitative',
+            scale: { domain: [0, 1] },
+            title: 'accuracy in the bin',
+            axis: { format: '.0%' },
+          },
+          color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' }, title: 'images' },
+        },
+      },
+      {
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: { type: 'line', color: '#c33', strokeDash: [4, 3] },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
+    ],
+  };
+}

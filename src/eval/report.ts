@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import type { EvalResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
-import { confusionSpec, curvesSpec, renderSpec, scatterSpec } from './plots.js';
+import { confusionSpec, curvesSpec, reliabilitySpec, renderSpec, scatterSpec } from './plots.js';
 import { tsne } from './tsne.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -39,6 +39,15 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   const cm = await renderSpec(confusionSpec(r.metrics.confusion, r.classes, `Confusion (row-normalised): ${title}`));
   await save('confusion.svg', cm.svg);
   await save('confusion.png', cm.png);
+
+  const rel = await renderSpec(
+    reliabilitySpec(
+      r.reliability,
+      `Reliability (ECE ${pct(r.ece)}${r.temperature !== 1 ? `, T = ${r.temperature.toFixed(2)}` : ''})`,
+    ),
+  );
+  await save('reliability.svg', rel.svg);
+  await save('reliability.png', rel.png);
 
   // t-SNE on at most `tsnePoints` embeddings (seeded sample), coloured by true class.
   const n = r.embeddings.labels.length;
@@ -70,6 +79,9 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     protocol: 'sound: per-image predictions, independent of batch size and order',
     metrics: r.metrics,
     ece: r.ece,
+    temperature: r.temperature,
+    eceBeforeScaling: r.eceBeforeScaling,
+    reliability: r.reliability,
     ci95: r.intervals,
     referenceProtocol: r.reference
       ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference }
@@ -91,7 +103,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     `| accuracy (WAR) | ${pct(m.accuracy)} (95 % CI ${ci(r.intervals.accuracy)}) |`,
     `| mean class accuracy (UAR) | ${pct(m.uar)} (95 % CI ${ci(r.intervals.uar)}) |`,
     `| macro-F1 | ${pct(m.macroF1)} (95 % CI ${ci(r.intervals.macroF1)}) |`,
-    `| expected calibration error (ECE, 15 bins of top-1 confidence) | ${pct(r.ece)} |`,
+    `| expected calibration error (ECE, 15 bins of top-1 confidence) | ${pct(r.ece)}${r.eceBeforeScaling !== undefined ? ` (${pct(r.eceBeforeScaling)} before temperature scaling, T = ${r.temperature.toFixed(3)} fitted on validation)` : ''} |`,
     ...(r.reference
       ? [
           `| accuracy, **published protocol** (class-ordered batches of 32) | ${pct(r.reference.accuracy)} |`,
@@ -108,6 +120,8 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     '',
     '![confusion matrix](confusion.png)',
     '',
+    '![reliability diagram](reliability.png)',
+    '',
     files.includes('tsne.png') ? '![t-SNE of embeddings](tsne.png)' : '',
     files.includes('curves.png') ? '\n![training curves](curves.png)' : '',
     '',
@@ -117,14 +131,14 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   ].join('\n');
   await save('report.md', md);
   const svgs = await Promise.all(
-    ['confusion.svg', 'tsne.svg', 'curves.svg']
+    ['confusion.svg', 'reliability.svg', 'tsne.svg', 'curves.svg']
       .filter((f) => files.includes(f))
       .map((f) => fs.readFile(path.join(dir, f), 'utf8')),
   );
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
 <h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
-<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}</td></tr>${
+<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}${r.eceBeforeScaling !== undefined ? ` (${pct(r.eceBeforeScaling)} before temperature scaling)` : ''}</td></tr>${
     r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
   }</table>
 <h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass

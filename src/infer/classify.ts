@@ -13,14 +13,17 @@ export interface Prediction {
   probabilities: number[];
 }
 
-/** Row-wise softmax of an N × classes logits matrix (max-shifted, so large logits do not overflow). */
-export function softmaxRows(logits: Float32Array, classes: number): Float32Array {
+/**
+ * Row-wise softmax of an N × classes logits matrix at `temperature` (max-shifted, so large logits do
+ * not overflow).
+ */
+export function softmaxRows(logits: Float32Array, classes: number, temperature = 1): Float32Array {
   const out = new Float32Array(logits.length);
   for (let r = 0; r < logits.length / classes; r++) {
     let max = -Infinity;
     for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c]!);
     let sum = 0;
-    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp(logits[r * classes + c]! - max);
+    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp((logits[r * classes + c]! - max) / temperature);
     for (let c = 0; c < classes; c++) out[r * classes + c]! /= sum;
   }
   return out;
@@ -37,8 +40,8 @@ export function classify(probabilities: ArrayLike<number>, classes: string[], to
 }
 
 /** Every row of an N × classes logits matrix → its prediction. */
-export function classifyLogits(logits: Float32Array, classes: string[], topK = 3): Prediction[] {
+export function classifyLogits(logits: Float32Array, classes: string[], topK = 3, temperature = 1): Prediction[] {
   const k = classes.length;
-  const probs = softmaxRows(logits, k);
+  const probs = softmaxRows(logits, k, temperature);
   return Array.from({ length: logits.length / k }, (_, r) => classify(probs.subarray(r * k, (r + 1) * k), classes, topK));
 }

@@ -116,7 +116,7 @@ export class ConvCutModel {
     for (let i = 0; i < inputs.length; i += bs) {
       const images = await this.decode(inputs.slice(i, i + bs));
       const { logits } = await this.run(stackImages(images));
-      out.push(...classifyLogits(logits.data, this.classes, k));
+      out.push(...classifyLogits(logits.data, this.classes, k, this.config.head.temperature));
     }
     return out;
   }

@@ -119,6 +119,12 @@ export interface HeadConfig {
   dropout: number;
   hidden: number;
   classes: string[];
+  /**
+   * Softmax temperature (logits / T), fitted on the validation split after training (temperature
+   * scaling, eval/calibration.ts); absent or 1 = the raw softmax. Changes no prediction, only
+   * how confident each one says it is.
+   */
+  temperature?: number;
 }
 
 export interface Normalisation {

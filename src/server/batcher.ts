@@ -52,7 +52,7 @@ export class Batcher {
         try {
           const { logits } = await this.model.run(stackImages(jobs.map((j) => j.image)));
           const k = this.model.classes.length;
-          const probs = softmaxRows(logits.data, k);
+          const probs = softmaxRows(logits.data, k, this.model.config.head.temperature);
           jobs.forEach((j, i) => j.resolve(probs.slice(i * k, (i + 1) * k)));
         } catch (e) {
           for (const j of jobs) j.reject(e as Error);

@@ -117,6 +117,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     classes: model.classes,
     inputSize: model.config.inputSize,
     attention: model.config.head.attention,
+    /** Softmax temperature fitted on validation (1 = none): the page divides its logits by it too. */
+    temperature: model.config.head.temperature ?? 1,
     backbone: model.config.backbone.size,
     cut: model.config.cut,
     normalisation: 'ImageNet mean/std inside the model; input RGB 0..255, NHWC float32',

@@ -74,6 +74,8 @@ export interface EpochRecord {
 
 export interface TrainResult {
   checkpoint: string;
+  /** Temperature scaling fitted on validation after training (or why not). */
+  calibration: import('./calibrate.js').Calibration;
   /** The data set's format (for the model card). */
   format: string;
   settings: RunSettings;

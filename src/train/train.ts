@@ -15,6 +15,7 @@ import { deviceRecord } from '../engine/device.js';
 import { defaultOrtThreads } from '../engine/ort-session.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { writeModelCard } from './model-card.js';
+import { calibrateCheckpoint, type Calibration } from './calibrate.js';
 import type { EpochRecord, TrainOptions, TrainResult } from './options.js';
 import { phaseStartMeta, runPhase } from './phase.js';
 import { openRun, prepareData, prepareFeatures, prepareModel } from './prepare.js';
@@ -50,6 +51,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const checkpoint = path.join(o.out, 'best.safetensors');
   if (!existsSync(checkpoint)) throw new Error('training ended without a checkpoint (no epoch completed)');
+  const calibration = await calibrateCheckpoint(run, data.valid, checkpoint);
+  if ('temperature' in calibration) config = { ...config, head: { ...config.head, temperature: calibration.temperature } };
   const { split, problems } = data;
   await writeFileAtomic(
     path.join(o.out, 'run.json'),
@@ -60,6 +63,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // How it ran (the results do not depend on the thread count: test/training.test.ts).
         engine: { training: 'onnxruntime-node', threads: o.threads ?? defaultOrtThreads(), ...deviceRecord(run.device) },
         history,
+        calibration,
         problems,
       },
       null,
@@ -69,6 +73,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   await writeModelCard({ out: o.out, config, settings: run.settings, history, format: data.format });
   return {
     checkpoint,
+    calibration,
     format: data.format,
     settings: run.settings,
     config,

@@ -11,6 +11,7 @@ interface ModelInfo {
   classes: string[];
   inputSize: number;
   attention: string;
+  temperature: number;
 }
 interface Face {
   box: { x: number; y: number; width: number; height: number };
@@ -83,7 +84,7 @@ async function predictInBrowser(src: CanvasImageSource, w: number, h: number): P
   const s = await getSession();
   const x = new ort.Tensor('float32', toInput(src, w, h), [1, info.inputSize, info.inputSize, 3]);
   const out = await s.run({ [s.inputNames[0]!]: x });
-  const [{ label, score, top }] = classifyLogits(out.logits!.data as Float32Array, info.classes, info.classes.length) as [
+  const [{ label, score, top }] = classifyLogits(out.logits!.data as Float32Array, info.classes, info.classes.length, info.temperature) as [
     Prediction,
   ];
   return [{ box: { x: 0, y: 0, width: w, height: h }, label, score, top }];
