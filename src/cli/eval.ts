@@ -94,6 +94,11 @@ export function registerEval(program: Command): void {
         precisionArg,
         'fp32',
       )
+      .option('--tta <mode>', 'test-time augmentation: flip (average each image with its mirror image)', choice('flip'))
+      .option(
+        '--subset <file>',
+        'evaluate only the images this file lists (one id, file name or stem per line), e.g. a pose or occlusion list',
+      )
       .option('--tsne-points <n>', 'embeddings shown in the t-SNE picture', wholeNumber(0), 800)
       .option('--json', 'print the metrics as JSON on stdout'),
   )
@@ -114,6 +119,8 @@ export function registerEval(program: Command): void {
         json: Boolean(o.json),
         device: o.device as never,
         precision: o.precision as never,
+        tta: o.tta as 'flip' | undefined,
+        subset: o.subset as string | undefined,
       });
     });
 }

@@ -205,6 +205,8 @@ interface Planned {
   cls: string;
   split: 'train' | 'test';
   identity: Identity;
+  /** Which person of the split (for per-person attributes). */
+  person: number;
   seed: number;
 }
 
@@ -219,7 +221,10 @@ function plan(classes: string[], o: Required<SyntheticOptions>): Planned[] {
     ['test', o.testPerClass, test],
   ] as const) {
     for (const cls of classes)
-      for (let i = 0; i < n; i++) out.push({ cls, split, identity: ids[rng.int(ids.length)]!, seed: rng.fork() });
+      for (let i = 0; i < n; i++) {
+        const person = rng.int(ids.length);
+        out.push({ cls, split, identity: ids[person]!, person, seed: rng.fork() });
+      }
   }
   return out;
 }
@@ -267,6 +272,15 @@ export async function writeSyntheticRafdb(
   await Promise.all([worker(), worker()]);
   await fs.writeFile(path.join(root, 'EmoLabel', 'list_patition_label.txt'), lines.join('\n') + '\n');
   await fs.writeFile(path.join(root, SYNTHETIC_MARKER), SYNTHETIC_NOTE);
+  // RAF-DB's manual attributes (five landmarks, gender, race, age group), drawn per identity.
+  const manual = path.join(root, 'Annotation', 'manual');
+  await fs.mkdir(manual, { recursive: true });
+  for (const [j, { it }] of jobs.entries()) {
+    const r = new Rng(o.seed * 7919 + it.person * 31 + (it.split === 'test' ? 1 : 0));
+    const marks = ['38.1 47.5', '61.9 47.3', '50.0 60.2', '40.3 72.9', '59.7 72.8'];
+    const name = path.basename(jobs[j]!.file).replace('_aligned.jpg', '');
+    await fs.writeFile(path.join(manual, `${name}_manu_attri.txt`), [...marks, r.int(3), r.int(3), r.int(5)].join('\n') + '\n');
+  }
   return { root, images: jobs.length };
 }
 

@@ -9,11 +9,15 @@
  * are reported, so the inflation is visible.
  */
 import type { Problem, Sample, Split } from '../data/dataset.js';
-import { decodeMany, stackImages } from '../data/image.js';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { decodeMany, stackImages, type DecodedImage } from '../data/image.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import type { DeviceChoice } from '../engine/device.js';
 import type { Precision } from '../engine/onnx-export.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
+import { readRafAttributes } from '../data/rafdb-attributes.js';
+import { fairness, type Fairness } from './fairness.js';
 import { softmaxRows } from '../infer/classify.js';
 import {
   argmaxRows,
@@ -33,6 +37,10 @@ export interface EvalOptions {
   protocol?: 'sound' | 'reference';
   /** int8 backbone MatMuls (checkpoints only). */
   precision?: Precision;
+  /** Test-time augmentation: `flip` averages the probabilities of each image and its mirror image. */
+  tta?: 'flip';
+  /** A file listing the images to evaluate (one name per line: an id, a file name, or its stem). */
+  subset?: string;
   ferplusMode?: OpenOptions['ferplusMode'];
   /** cpu, webgpu or auto (engine/device.ts). */
   device?: DeviceChoice;
@@ -50,6 +58,10 @@ export interface EvalResult {
   /** The published protocol's metrics (class-ordered batches of 32), when asked for. */
   reference?: Metrics;
   embeddings: { data: Float32Array; dim: number; labels: number[] };
+  /** How the data set's classes were mapped onto the model's when they differ (cross-dataset). */
+  classMapping?: { dataset: string[]; model: string[]; unmapped: Record<string, number> };
+  subset?: { file: string; listed: number; found: number; missing: string[] };
+  tta?: 'flip';
   /** Per image (sound protocol), in order: its id, true and predicted class, class probabilities (N × classes). */
   predictions: { ids: string[]; labels: number[]; predicted: Int32Array; probabilities: Float32Array };
   /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
@@ -57,6 +69,8 @@ export interface EvalResult {
   /** Softmax temperature the model applies (fitted on validation; 1 = none), and the ECE without it. */
   temperature: number;
   eceBeforeScaling?: number;
+  /** Per gender, race and age group (RAF-DB's manual annotations, when the data set has them). */
+  fairness?: Fairness;
   /** The reliability diagram's 15 bins of top-1 confidence. */
   reliability: ReliabilityBin[];
   /** 95 % bootstrap intervals of accuracy, UAR and macro-F1 (1,000 resamples, seed 0). */
@@ -73,12 +87,21 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   try {
     const ds = await openDataset(o.data, { ferplusMode: o.ferplusMode });
     const classes = model.classes;
-    if (ds.classes.join() !== classes.join()) {
-      throw new Error(`${o.data}: its classes (${ds.classes.join(', ')}) differ from the model's (${classes.join(', ')})`);
-    }
+    // Another data set's classes map onto the model's by name (a RAF-DB model on FERPlus: its
+    // contempt images have no class to be right in, so they are left out and counted).
+    const mapping = mapClasses(ds.classes, classes, o.data);
     const split = o.split ?? 'test';
-    const samples = ds.samples.filter((s) => split === 'all' || s.split === split);
-    if (!samples.length) throw new Error(`${o.data}: no images in the ${split} split`);
+    let samples = ds.samples.filter((s) => split === 'all' || s.split === split);
+    const unmapped: Record<string, number> = {};
+    samples = samples.flatMap((s) => {
+      const label = mapping[s.label]!;
+      if (label >= 0) return [{ ...s, label }];
+      unmapped[ds.classes[s.label]!] = (unmapped[ds.classes[s.label]!] ?? 0) + 1;
+      return [];
+    });
+    const subset = o.subset ? await readSubset(o.subset, samples) : undefined;
+    if (subset) samples = subset.samples;
+    if (!samples.length) throw new Error(`${o.data}: no images in the ${split} split${o.subset ? ` listed in ${o.subset}` : ''}`);
     const perImage = model.config.head.attention === 'batch';
     const bs = perImage ? 1 : Math.max(1, o.batchSize ?? 16);
     const problems: Problem[] = [...ds.problems];
@@ -101,7 +124,14 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
         for (let b = 0; b < ok.length; b += batch) {
           const chunk = ok.slice(b, b + batch);
           const out = await model.run(stackImages(chunk.map((c) => c.img)));
-          logits.push(...out.logits.data);
+          logits.push(
+            ...(o.tta === 'flip'
+              ? await withFlip(
+                  out.logits.data,
+                  chunk.map((c) => c.img),
+                )
+              : out.logits.data),
+          );
           emb.push(...out.embedding.data);
           labels.push(...chunk.map((c) => c.s.label));
           ids.push(...chunk.map((c) => c.s.id));
@@ -117,6 +147,8 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     // The model's own probabilities: at its fitted temperature (1 when it has none).
     const temperature = model.config.head.temperature ?? 1;
     const probabilities = softmaxRows(sound.logits, k, temperature);
+    const attributes = ds.format.startsWith('rafdb') ? await readRafAttributes(ds.root, sound.ids) : undefined;
+    if (attributes) problems.push(...attributes.problems);
     let reference: Metrics | undefined;
     if (o.protocol === 'reference') {
       const ordered = [...samples].sort((a, b) => a.label - b.label);
@@ -128,6 +160,9 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       model: o.model,
       data: o.data,
       format: ds.format,
+      classMapping: ds.classes.join() === classes.join() ? undefined : { dataset: ds.classes, model: classes, unmapped },
+      subset: subset && { file: o.subset!, listed: subset.listed, found: samples.length, missing: subset.missing },
+      tta: o.tta,
       split,
       classes,
       attention: model.config.head.attention,
@@ -139,6 +174,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       temperature,
       eceBeforeScaling: temperature === 1 ? undefined : expectedCalibrationError(softmaxRows(sound.logits, k), sound.labels, k),
       reliability: reliabilityBins(probabilities, sound.labels, k),
+      fairness: attributes && fairness(sound.ids, sound.labels, sound.preds, classes, attributes.byId),
       intervals: bootstrapIntervals(sound.labels, sound.preds, classes, 0),
       problems: problems.filter(
         (p, i) => problems.findIndex((q) => q.file === p.file && q.line === p.line && q.message === p.message) === i,
@@ -148,4 +184,51 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   } finally {
     await model.dispose();
   }
+
+  /** The logits whose softmax at the model's temperature is the mean of the image's and its mirror's probabilities. */
+  async function withFlip(logits: Float32Array, images: DecodedImage[]): Promise<Float32Array> {
+    const k = model.classes.length;
+    const t = model.config.head.temperature ?? 1;
+    const flipped = (await model.run(stackImages(images.map(mirror)))).logits.data;
+    const a = softmaxRows(logits, k, t);
+    const b = softmaxRows(flipped, k, t);
+    return a.map((p, i) => Math.log((p + b[i]!) / 2) * t);
+  }
+}
+
+/** For each data set class, the model's class of the same name (case-insensitive), or -1. */
+export function mapClasses(dataset: string[], model: string[], data: string): number[] {
+  const index = new Map(model.map((c, i) => [c.toLowerCase(), i]));
+  const map = dataset.map((c) => index.get(c.toLowerCase()) ?? -1);
+  if (map.every((m) => m < 0))
+    throw new Error(`${data}: none of its classes (${dataset.join(', ')}) is one of the model's (${model.join(', ')})`);
+  return map;
+}
+
+/** The samples a subset list names (by id, file name or stem), and the names it lists that are not there. */
+async function readSubset(file: string, samples: Sample[]): Promise<{ samples: Sample[]; listed: number; missing: string[] }> {
+  const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`--subset ${file}: cannot read it (${e.code ?? e.message})`, { cause: e });
+  });
+  const names = text
+    .split(/\r?\n/)
+    .map((l) => l.trim().split(/[\s,]+/)[0]!)
+    .filter((l) => l && !l.startsWith('#'));
+  const keys = (id: string) => {
+    const base = path.basename(id);
+    return [id, base, base.replace(/\.[^.]+$/, '').replace(/_aligned$/, '')];
+  };
+  const wanted = new Set(names.flatMap((n) => keys(n)));
+  const kept = samples.filter((s) => keys(s.id).some((k) => wanted.has(k)));
+  const found = new Set(kept.flatMap((s) => keys(s.id)));
+  return { samples: kept, listed: names.length, missing: names.filter((n) => !keys(n).some((k) => found.has(k))) };
+}
+
+/** The image mirrored left–right (NHWC, one image). */
+function mirror(img: DecodedImage): DecodedImage {
+  const { width: w, height: h } = img;
+  const out = new Float32Array(img.data.length);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = img.data[(y * w + (w - 1 - x)) * 3 + c]!;
+  return { ...img, data: out };
 }

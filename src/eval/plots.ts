@@ -115,11 +115,12 @@ export function reliabilitySpec(
           y: {
             field: 'accuracy',
             type: 'quantitative',
-            scale: { domain: [0, 1] },
+            scale: { domain: [0, 1], nice: false },
             title: 'accuracy in the bin',
             axis: { format: '.0%' },
           },
-          color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' }, title: 'images' },
+          y2: { datum: 0 },
+          color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' }, title: 'images', legend: { format: 'd' } },
         },
       },
       {
@@ -130,8 +131,54 @@ export function reliabilitySpec(
           ],
         },
         mark: { type: 'line', color: '#c33', strokeDash: [4, 3] },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: { domain: [0, 1], nice: false } },
+          y: { field: 'y', type: 'quantitative', scale: { domain: [0, 1], nice: false } },
+        },
       },
     ],
   };
+}
+
+/** Accuracy per demographic group with its 95 % interval, one panel per attribute. */
+export function groupsSpec(
+  rows: { attribute: string; group: string; n: number; accuracy: number; low: number; high: number }[],
+  title: string,
+): TopLevelSpec {
+  const panel = (attribute: string) => {
+    const y = { field: 'group', type: 'nominal' as const, title: attribute, sort: null };
+    return {
+      data: { values: rows.filter((r) => r.attribute === attribute) },
+      width: 360,
+      layer: [
+        {
+          mark: { type: 'bar' as const, color: '#4c78a8' },
+          encoding: {
+            y,
+            x: {
+              field: 'accuracy',
+              type: 'quantitative' as const,
+              scale: { domain: [0, 1] },
+              axis: { format: '.0%' },
+              title: 'accuracy',
+            },
+          },
+        },
+        {
+          mark: { type: 'rule' as const, color: 'black' },
+          encoding: { y, x: { field: 'low', type: 'quantitative' as const, title: null }, x2: { field: 'high' } },
+        },
+        {
+          mark: { type: 'text' as const, align: 'left' as const, dx: 4, fontSize: 10 },
+          encoding: {
+            y,
+            x: { field: 'high', type: 'quantitative' as const, title: null },
+            text: { field: 'n', type: 'quantitative' as const },
+          },
+        },
+      ],
+    };
+  };
+  const attributes = [...new Set(rows.map((r) => r.attribute))];
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title, vconcat: attributes.map(panel) } as TopLevelSpec;
 }

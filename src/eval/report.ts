@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import type { EvalResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
-import { confusionSpec, curvesSpec, reliabilitySpec, renderSpec, scatterSpec } from './plots.js';
+import { confusionSpec, curvesSpec, groupsSpec, reliabilitySpec, renderSpec, scatterSpec } from './plots.js';
 import { tsne } from './tsne.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -49,6 +49,25 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   await save('reliability.svg', rel.svg);
   await save('reliability.png', rel.png);
 
+  if (r.fairness) {
+    const f = r.fairness;
+    const rows = (['gender', 'race', 'age'] as const).flatMap((a) =>
+      f[a].groups.map((g) => ({
+        attribute: a,
+        group: g.name,
+        n: g.n,
+        accuracy: g.accuracy,
+        low: g.ci95.accuracy.low,
+        high: g.ci95.accuracy.high,
+      })),
+    );
+    const g = await renderSpec(
+      groupsSpec(rows, `Accuracy per group (${f.images} annotated images; bars: 95 % CI, numbers: images)`),
+    );
+    await save('groups.svg', g.svg);
+    await save('groups.png', g.png);
+  }
+
   // t-SNE on at most `tsnePoints` embeddings (seeded sample), coloured by true class.
   const n = r.embeddings.labels.length;
   const cap = Math.min(n, o.tsnePoints ?? 800);
@@ -78,10 +97,14 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     classes: r.classes,
     protocol: 'sound: per-image predictions, independent of batch size and order',
     metrics: r.metrics,
+    classMapping: r.classMapping,
+    subset: r.subset,
+    tta: r.tta ?? 'none',
     ece: r.ece,
     temperature: r.temperature,
     eceBeforeScaling: r.eceBeforeScaling,
     reliability: r.reliability,
+    fairness: r.fairness,
     ci95: r.intervals,
     referenceProtocol: r.reference
       ? { description: 'published protocol: class-ordered batches of 32', metrics: r.reference }
@@ -96,7 +119,23 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   const md = [
     `# convcut evaluation: ${title}`,
     '',
-    `Model \`${r.model}\` (${r.attention} attention), data \`${r.data}\`, split **${r.split}**, ${m.n} images.`,
+    `Model \`${r.model}\` (${r.attention} attention), data \`${r.data}\`, split **${r.split}**, ${m.n} images${r.tta ? ', test-time augmentation: flip' : ''}.`,
+    ...(r.subset
+      ? [
+          '',
+          `Subset \`${r.subset.file}\`: ${r.subset.found} of the split's images (${r.subset.listed} listed, ${r.subset.missing.length} not found).`,
+        ]
+      : []),
+    ...(r.classMapping
+      ? [
+          '',
+          `Classes mapped by name from the data set's (${r.classMapping.dataset.join(', ')}) to the model's; left out (no such class in the model): ${
+            Object.entries(r.classMapping.unmapped)
+              .map(([c, n]) => `${c} ${n}`)
+              .join(', ') || 'none'
+          }.`,
+        ]
+      : []),
     '',
     '| metric | value |',
     '|---|---|',
@@ -114,6 +153,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
     '',
     'Predictions are per image: they do not depend on batch size or order.',
     '',
+    ...(r.fairness ? [fairnessMd(r.fairness), ''] : []),
     '## Per class',
     '',
     metricsTable(m),
@@ -131,7 +171,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   ].join('\n');
   await save('report.md', md);
   const svgs = await Promise.all(
-    ['confusion.svg', 'reliability.svg', 'tsne.svg', 'curves.svg']
+    ['confusion.svg', 'reliability.svg', 'groups.svg', 'tsne.svg', 'curves.svg']
       .filter((f) => files.includes(f))
       .map((f) => fs.readFile(path.join(dir, f), 'utf8')),
   );
@@ -151,6 +191,31 @@ ${svgs.map((s) => `<div>${s}</div>`).join('\n')}
 </body></html>`;
   await save('report.html', html);
   return files;
+}
+
+function fairnessMd(f: NonNullable<EvalResult['fairness']>): string {
+  const parts = (['gender', 'race', 'age'] as const).map((a) => {
+    const rows = f[a].groups.map(
+      (g) => `| ${g.name} | ${g.n} | ${pct(g.accuracy)} (${ci(g.ci95.accuracy)}) | ${pct(g.uar)} (${ci(g.ci95.uar)}) |`,
+    );
+    const gap = f[a].largestGap;
+    return [
+      `### ${a}`,
+      '',
+      '| group | images | accuracy (95 % CI) | UAR (95 % CI) |',
+      '|---|---|---|---|',
+      ...rows,
+      '',
+      gap.between.length ? `Largest accuracy gap: ${(100 * gap.accuracy).toFixed(1)} points (${gap.between.join(' vs ')}).` : '',
+    ].join('\n');
+  });
+  return [
+    `## Per group (RAF-DB manual annotations, ${f.images} images)`,
+    '',
+    ...parts,
+    '',
+    '![accuracy per group](groups.png)',
+  ].join('\n');
 }
 
 /** One row per image: `file,true,predicted,p_<class>…` — every figure of the report can be recomputed from it. */
