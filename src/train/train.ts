@@ -15,7 +15,7 @@ import { deviceRecord } from '../engine/device.js';
 import { defaultOrtThreads } from '../engine/ort-session.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { writeModelCard } from './model-card.js';
-import { calibrateCheckpoint, type Calibration } from './calibrate.js';
+import { calibrateCheckpoint } from './calibrate.js';
 import type { EpochRecord, TrainOptions, TrainResult } from './options.js';
 import { phaseStartMeta, runPhase } from './phase.js';
 import { openRun, prepareData, prepareFeatures, prepareModel } from './prepare.js';
