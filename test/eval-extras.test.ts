@@ -1,0 +1,124 @@
+/**
+ * What `convcut eval` reports beyond accuracy, recomputed here from its predictions.csv and the data
+ * set's own files, independently of the report code: per-group figures from RAF-DB's manual
+ * attribute files, a subset list, the flipped-view average, and a RAF-DB model on FERPlus with its
+ * classes mapped by name.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeSyntheticFerplus, writeSyntheticRafdb } from '../src/data/synthetic.js';
+import { paramSpecs } from '../src/engine/describe.js';
+import { saveCheckpoint } from '../src/weights/checkpoint.js';
+import { initWeights } from '../src/weights/weight-map.js';
+import { convcut, smallConfig } from './helpers.js';
+
+const root = mkdtempSync(path.join(tmpdir(), 'convcut-evalx-'));
+const raf = path.join(root, 'raf');
+const ferplus = path.join(root, 'ferplus');
+const model = path.join(root, 'model.safetensors');
+
+beforeAll(async () => {
+  await writeSyntheticRafdb(raf, { seed: 4, trainPerClass: 2, testPerClass: 6 });
+  await writeSyntheticFerplus(ferplus, { seed: 4, trainPerClass: 2, testPerClass: 4 });
+  const cfg = smallConfig();
+  const w = initWeights(paramSpecs(cfg), 8);
+  for (const k of w.keys()) if (k.endsWith('.gamma')) w.get(k)!.data.fill(0.5); // predictions that vary
+  await saveCheckpoint(model, cfg, w);
+});
+
+interface Row {
+  file: string;
+  truth: string;
+  predicted: string;
+}
+function readPredictions(dir: string): Row[] {
+  const [, ...lines] = readFileSync(path.join(dir, 'predictions.csv'), 'utf8').trim().split('\n');
+  return lines.map((l) => {
+    const [file, truth, predicted] = l.split(',') as [string, string, string];
+    return { file, truth, predicted };
+  });
+}
+const accuracy = (rows: Row[]) => rows.filter((r) => r.truth === r.predicted).length / rows.length;
+
+describe('convcut eval extras', () => {
+  it('per-group accuracy from the manual attribute files equals report.json, every code with a CI and the largest gap', async () => {
+    const out = path.join(root, 'groups');
+    const r = await convcut('eval', model, raf, '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const rows = readPredictions(out);
+    // Read the attribute files as RAF-DB's README lays them out: 5 landmark lines, then gender, race, age.
+    const codes = (file: string) => {
+      const stem = path.basename(file).replace('_aligned.jpg', '');
+      const lines = readFileSync(path.join(raf, 'basic', 'Annotation', 'manual', `${stem}_manu_attri.txt`), 'utf8')
+        .trim()
+        .split('\n');
+      return { gender: Number(lines[5]), race: Number(lines[6]), age: Number(lines[7]) };
+    };
+    expect(report.fairness.images).toBe(rows.length);
+    for (const attr of ['gender', 'race', 'age'] as const) {
+      const groups = report.fairness[attr].groups as {
+        code: number;
+        n: number;
+        accuracy: number;
+        ci95: { accuracy: { low: number; high: number } };
+      }[];
+      const present = [...new Set(rows.map((x) => codes(x.file)[attr]))].sort();
+      expect(groups.map((g) => g.code)).toEqual(present);
+      for (const g of groups) {
+        const mine = rows.filter((x) => codes(x.file)[attr] === g.code);
+        expect(g.n).toBe(mine.length);
+        expect(g.accuracy).toBeCloseTo(accuracy(mine), 12);
+        expect(g.ci95.accuracy.low).toBeLessThanOrEqual(g.accuracy);
+        expect(g.ci95.accuracy.high).toBeGreaterThanOrEqual(g.accuracy);
+      }
+      const accs = groups.map((g) => g.accuracy);
+      expect(report.fairness[attr].largestGap.accuracy).toBeCloseTo(Math.max(...accs) - Math.min(...accs), 12);
+    }
+    expect(readFileSync(path.join(out, 'groups.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/## Per group \(RAF-DB manual annotations, \d+ images\)/);
+  });
+
+  it('--subset keeps the listed images only and names the missing; --tta flip averages with the mirror image', async () => {
+    const list = path.join(root, 'subset.txt');
+    writeFileSync(
+      list,
+      '# pose subset\ntest_00001\ntest_00003_aligned.jpg\nImage/aligned/test_00005_aligned.jpg\nno_such_image\n',
+    );
+    const out = path.join(root, 'subset');
+    const r = await convcut('eval', model, raf, '-o', out, '--subset', list, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(readPredictions(out).map((x) => path.basename(x.file))).toEqual([
+      'test_00001_aligned.jpg',
+      'test_00003_aligned.jpg',
+      'test_00005_aligned.jpg',
+    ]);
+    expect(report.subset).toMatchObject({ listed: 4, found: 3, missing: ['no_such_image'] });
+
+    const plain = path.join(root, 'plain');
+    const flip = path.join(root, 'flip');
+    await convcut('eval', model, raf, '-o', plain);
+    expect((await convcut('eval', model, raf, '-o', flip, '--tta', 'flip')).code).toBe(0);
+    const pRows = readFileSync(path.join(plain, 'predictions.csv'), 'utf8').trim().split('\n').slice(1);
+    const fRows = readFileSync(path.join(flip, 'predictions.csv'), 'utf8').trim().split('\n').slice(1);
+    expect(fRows).toHaveLength(pRows.length);
+    expect(fRows).not.toEqual(pRows); // the mirror image changes the probabilities
+    expect(JSON.parse(readFileSync(path.join(flip, 'report.json'), 'utf8')).tta).toBe('flip');
+  });
+
+  it('a RAF-DB model on FERPlus: classes mapped by name, contempt left out and counted', async () => {
+    const out = path.join(root, 'cross');
+    const r = await convcut('eval', model, ferplus, '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.classMapping.unmapped).toEqual({ contempt: 4 });
+    const rows = readPredictions(out);
+    expect(rows.some((x) => x.truth === 'contempt')).toBe(false);
+    expect(report.metrics.n).toBe(rows.length);
+    expect(report.metrics.accuracy).toBeCloseTo(accuracy(rows), 12);
+    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/left out \(no such class in the model\): contempt 4/);
+  });
+});
