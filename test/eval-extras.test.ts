@@ -107,6 +107,22 @@ describe('convcut eval extras', () => {
     expect(fRows).toHaveLength(pRows.length);
     expect(fRows).not.toEqual(pRows); // the mirror image changes the probabilities
     expect(JSON.parse(readFileSync(path.join(flip, 'report.json'), 'utf8')).tta).toBe('flip');
+
+    // compare: the paired difference is the accuracy difference on the shared images, computed here.
+    const cmp = path.join(root, 'compare');
+    const c = await convcut('compare', plain, flip, plain, '-o', cmp);
+    expect(c.code, c.stderr).toBe(0);
+    const j = JSON.parse(readFileSync(path.join(cmp, 'compare.json'), 'utf8'));
+    const want = accuracy(readPredictions(flip)) - accuracy(readPredictions(plain));
+    expect(j.models[1].paired.difference).toBeCloseTo(want, 12);
+    expect(j.models[1].paired.ci95.low).toBeLessThanOrEqual(want);
+    expect(j.models[1].paired.ci95.high).toBeGreaterThanOrEqual(want);
+    expect(j.models[2].paired).toMatchObject({ difference: 0, pValue: 1 }); // a model against itself
+    expect(c.stdout).toMatch(/\| baseline \|/);
+    expect(readFileSync(path.join(cmp, 'comparison.png')).subarray(1, 4).toString()).toBe('PNG');
+    const none = await convcut('compare', plain, path.join(root, 'nothing-here'));
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/nothing-here: no report\.json with predictions\.csv here/);
   });
 
   it('a RAF-DB model on FERPlus: classes mapped by name, contempt left out and counted', async () => {

@@ -9,6 +9,7 @@ import { registerModelInfo } from './model-info.js';
 import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
 import { registerDevices } from './devices.js';
+import { registerCompare } from './compare.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
@@ -28,6 +29,7 @@ program
 registerDemo(program);
 registerTrain(program);
 registerEval(program);
+registerCompare(program);
 registerPredict(program);
 registerServe(program);
 registerModelInfo(program);

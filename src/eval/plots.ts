@@ -182,3 +182,27 @@ export function groupsSpec(
   const attributes = [...new Set(rows.map((r) => r.attribute))];
   return { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title, vconcat: attributes.map(panel) } as TopLevelSpec;
 }
+
+/** Accuracy of each compared model with its 95 % interval (convcut compare). */
+export function comparisonSpec(rows: { name: string; accuracy: number; low: number; high: number }[]): TopLevelSpec {
+  const y = { field: 'name', type: 'nominal' as const, sort: null, title: null };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Accuracy on the same images (bars: 95 % bootstrap CI)',
+    data: { values: rows },
+    width: 360,
+    layer: [
+      {
+        mark: { type: 'bar', color: '#4c78a8' },
+        encoding: {
+          y,
+          x: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '.0%' }, title: 'accuracy' },
+        },
+      },
+      {
+        mark: { type: 'rule', color: 'black' },
+        encoding: { y, x: { field: 'low', type: 'quantitative', title: null }, x2: { field: 'high' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
