@@ -138,3 +138,52 @@ describe('convcut eval extras', () => {
     expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/left out \(no such class in the model\): contempt 4/);
   });
 });
+
+describe('baselines', () => {
+  it("face-api's classes map one to one onto convcut's, by its own label list", async () => {
+    const { FACE_API_CLASSES } = await import('../src/eval/baselines.js');
+    const { createRequire } = await import('node:module');
+    const faceapi = createRequire(import.meta.url)('@vladmandic/face-api/dist/face-api.node-wasm.js') as {
+      FACE_EXPRESSION_LABELS: string[];
+    };
+    expect(Object.keys(FACE_API_CLASSES).sort()).toEqual([...faceapi.FACE_EXPRESSION_LABELS].sort());
+    expect(Object.values(FACE_API_CLASSES).sort()).toEqual(smallConfig().head.classes.slice().sort());
+  });
+
+  it('eval --baseline face-api: real photos through the same face pipeline, and the synthetic faces, in the same report', async () => {
+    // Real photos no one here made, aligned by convcut's face pipeline, in class folders labelled by eye:
+    // scikit-image's astronaut smiles broadly; matplotlib's Grace Hopper looks on, neutral.
+    const { detectFaces } = await import('../src/infer/faces.js');
+    const sharp = (await import('sharp')).default;
+    const { mkdirSync } = await import('node:fs');
+    const photos = path.join(root, 'photos');
+    for (const [cls, file] of [
+      ['happiness', '/usr/lib/python3/dist-packages/skimage/data/astronaut.png'],
+      ['neutral', '/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg'],
+    ] as const) {
+      const [face] = await detectFaces(file, 112);
+      mkdirSync(path.join(photos, cls), { recursive: true });
+      await sharp(Buffer.from(Uint8Array.from(face!.aligned.data)), { raw: { width: 112, height: 112, channels: 3 } })
+        .png()
+        .toFile(path.join(photos, cls, `${path.basename(file, path.extname(file))}.png`));
+    }
+    const out = path.join(root, 'face-api-photos');
+    const r = await convcut('eval', '--baseline', 'face-api', photos, '-o', out, '--split', 'all');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.model).toBe('baseline:face-api');
+    expect(readPredictions(out).map((x) => [path.basename(x.file), x.predicted])).toEqual([
+      ['astronaut.png', 'happiness'],
+      ['grace_hopper.png', 'neutral'],
+    ]);
+    const syn = path.join(root, 'face-api-synthetic');
+    const s = await convcut('eval', '--baseline', 'face-api', raf, '-o', syn);
+    expect(s.code, s.stderr).toBe(0);
+    const sr = JSON.parse(readFileSync(path.join(syn, 'report.json'), 'utf8'));
+    expect(sr.metrics.n).toBe(42);
+    expect(sr.metrics.accuracy).toBeCloseTo(accuracy(readPredictions(syn)), 12);
+    expect((await convcut('eval', '--baseline', 'face-api', model, raf)).stderr).toMatch(
+      /give either a model .* or --baseline face-api, not both/,
+    );
+  });
+});

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EvalOptions } from '../eval/evaluate.js';
 import { progressBar } from './progress.js';
+import { BASELINES, type BaselineName } from '../eval/baselines.js';
 import { deviceOption } from './device-option.js';
 import { choice, ferplusModeArg, precisionArg, wholeNumber } from './arg-parsers.js';
 
@@ -64,10 +65,15 @@ export function registerEval(program: Command): void {
         'evaluate a model on a data set split: accuracy (WAR), UAR, macro-F1, per-class scores, confusion matrix and t-SNE pictures',
       )
       .argument(
-        '<model>',
-        'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
+        '[model]',
+        'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL (leave out with --baseline)',
       )
-      .argument('<data>', 'data set (any format `convcut data inspect` reads)')
+      .argument('[data]', 'data set (any format `convcut data inspect` reads)')
+      .option(
+        '--baseline <name>',
+        "evaluate a JS toolkit's own expression model instead: face-api (same report; then convcut compare)",
+        choice(...BASELINES),
+      )
       .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
       .option('-o, --out <dir>', 'write the report (JSON, Markdown, HTML, PNG and SVG pictures) here')
       .option(
@@ -104,11 +110,26 @@ export function registerEval(program: Command): void {
   )
     .addHelpText(
       'after',
-      '\nExample:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n',
+      '\nExamples:\n  convcut eval runs/raf/best.safetensors ~/data/RAF-DB/basic -o runs/raf/report --protocol reference\n' +
+        '  convcut eval runs/raf/best.safetensors ~/data/FERPlus -o runs/raf/on-ferplus     # cross-dataset: classes mapped by name\n' +
+        '  convcut eval --baseline face-api ~/data/RAF-DB/basic -o runs/face-api             # a JS toolkit, same report\n' +
+        '  convcut compare runs/face-api runs/raf/report                                     # side by side, paired test\n' +
+        '\nReported: accuracy, UAR, macro-F1 with 95 % bootstrap CIs, ECE and a reliability diagram (at the temperature\n' +
+        'fitted on validation after training), per-group figures when RAF-DB manual attributes are present, predictions.csv.\n',
     )
-    .action(async (model: string, data: string, o: Record<string, unknown>) => {
+    .action(async (first: string | undefined, second: string | undefined, o: Record<string, unknown>) => {
+      const baseline = o.baseline as BaselineName | undefined;
+      const [model, data] = baseline && second === undefined ? [undefined, first] : [first, second];
+      if (!data)
+        throw new Error(
+          baseline
+            ? 'eval --baseline: give the data set'
+            : 'eval: give a model and a data set (or --baseline <name> and a data set)',
+        );
+      if (baseline && model) throw new Error(`eval: give either a model (${model}) or --baseline ${baseline}, not both`);
       await evaluateAndReport({
         model,
+        baseline,
         data,
         split: o.split as never,
         out: o.out as string | undefined,

@@ -16,6 +16,7 @@ import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import type { DeviceChoice } from '../engine/device.js';
 import type { Precision } from '../engine/onnx-export.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
+import { loadBaseline, type BaselineName, type Scorer } from './baselines.js';
 import { readRafAttributes } from '../data/rafdb-attributes.js';
 import { fairness, type Fairness } from './fairness.js';
 import { softmaxRows } from '../infer/classify.js';
@@ -30,7 +31,10 @@ import {
 } from './metrics.js';
 
 export interface EvalOptions {
-  model: string;
+  /** A convcut model (file, hf:…, URL); or leave it out and name a `baseline`. */
+  model?: string;
+  /** Evaluate a JS toolkit's own expression model instead (eval/baselines.ts). */
+  baseline?: BaselineName;
   data: string;
   split?: Split | 'all';
   batchSize?: number;
@@ -83,7 +87,11 @@ const REFERENCE_BATCH = 32;
 
 export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const t0 = Date.now();
-  const model = await ConvCutModel.load(o.model, { precision: o.precision, device: o.device });
+  if (!o.model === !o.baseline) throw new Error('evaluate: give a model or a baseline (one of them)');
+  const model: Scorer = o.baseline
+    ? await loadBaseline(o.baseline)
+    : await ConvCutModel.load(o.model!, { precision: o.precision, device: o.device });
+  const modelName = o.model ?? `baseline:${o.baseline}`;
   try {
     const ds = await openDataset(o.data, { ferplusMode: o.ferplusMode });
     const classes = model.classes;
@@ -157,7 +165,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       reference = computeMetrics(r.labels, r.preds, classes);
     }
     return {
-      model: o.model,
+      model: modelName,
       data: o.data,
       format: ds.format,
       classMapping: ds.classes.join() === classes.join() ? undefined : { dataset: ds.classes, model: classes, unmapped },

@@ -36,6 +36,12 @@ interface FaceApi {
     ssdMobilenetv1: { loadFromDisk(dir: string): Promise<void> };
     tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> };
     faceLandmark68Net: { loadFromDisk(dir: string): Promise<void> };
+    faceExpressionNet: {
+      loadFromDisk(dir: string): Promise<void>;
+      /** One face crop (H × W × 3, RGB 0..255) → its 7 expression probabilities. */
+      predictExpressions(input: tf.Tensor3D): Promise<Record<string, number>>;
+      isLoaded: boolean;
+    };
   };
   SsdMobilenetv1Options: new (o: { minConfidence: number; maxResults: number }) => unknown;
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
@@ -53,6 +59,19 @@ interface FaceApi {
 }
 
 let loaded: Promise<FaceApi> | undefined;
+
+/** face-api's expression network (the JS toolkit baseline, eval/baselines.ts), loaded on first use. */
+export async function faceApiExpressions(): Promise<FaceApi['nets']['faceExpressionNet']> {
+  const api = await faceApi();
+  const net = api.nets.faceExpressionNet;
+  if (!net.isLoaded) await net.loadFromDisk(faceApiModels());
+  return net;
+}
+
+function faceApiModels(): string {
+  const main = createRequire(import.meta.url).resolve('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  return path.join(path.dirname(main), '..', 'model');
+}
 
 function faceApi(): Promise<FaceApi> {
   loaded ??= (async () => {
