@@ -84,9 +84,12 @@ async function predictInBrowser(src: CanvasImageSource, w: number, h: number): P
   const s = await getSession();
   const x = new ort.Tensor('float32', toInput(src, w, h), [1, info.inputSize, info.inputSize, 3]);
   const out = await s.run({ [s.inputNames[0]!]: x });
-  const [{ label, score, top }] = classifyLogits(out.logits!.data as Float32Array, info.classes, info.classes.length, info.temperature) as [
-    Prediction,
-  ];
+  const [{ label, score, top }] = classifyLogits(
+    out.logits!.data as Float32Array,
+    info.classes,
+    info.classes.length,
+    info.temperature,
+  ) as [Prediction];
   return [{ box: { x: 0, y: 0, width: w, height: h }, label, score, top }];
 }
 
