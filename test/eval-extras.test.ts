@@ -12,7 +12,7 @@ import { writeSyntheticFerplus, writeSyntheticRafdb } from '../src/data/syntheti
 import { paramSpecs } from '../src/engine/describe.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { convcut, smallConfig } from './helpers.js';
+import { convcut, FIXTURES, smallConfig } from './helpers.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'convcut-evalx-'));
 const raf = path.join(root, 'raf');
@@ -150,7 +150,19 @@ describe('baselines', () => {
     expect(Object.values(FACE_API_CLASSES).sort()).toEqual(smallConfig().head.classes.slice().sort());
   });
 
-  it('eval --baseline face-api: real photos through the same face pipeline, and the synthetic faces, in the same report', async () => {
+  it("Human's output order is the one its own source gives its grayscale (oarriaga) emotion model", async () => {
+    const { HUMAN_CLASSES } = await import('../src/eval/baselines.js');
+    const src = readFileSync(
+      path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'human', 'src', 'gear', 'emotion.ts'),
+      'utf8',
+    );
+    const m = /if \(!rgb\) annotations = (\[[^\]]*\]);\s*\/\/ oarriaga/.exec(src);
+    expect(m, "Human's gear/emotion.ts annotations line").not.toBeNull();
+    expect(HUMAN_CLASSES.map(([theirs]) => theirs)).toEqual(JSON.parse(m![1]!.replaceAll("'", '"')));
+    expect(HUMAN_CLASSES.map(([, ours]) => ours).sort()).toEqual(smallConfig().head.classes.slice().sort());
+  });
+
+  it('eval --baseline face-api|human: real photos through the same face pipeline, and the synthetic faces, in the same report', async () => {
     // Real photos no one here made, aligned by convcut's face pipeline, in class folders labelled by eye:
     // scikit-image's astronaut smiles broadly; matplotlib's Grace Hopper looks on, neutral.
     const { detectFaces } = await import('../src/infer/faces.js');
@@ -167,15 +179,17 @@ describe('baselines', () => {
         .png()
         .toFile(path.join(photos, cls, `${path.basename(file, path.extname(file))}.png`));
     }
-    const out = path.join(root, 'face-api-photos');
-    const r = await convcut('eval', '--baseline', 'face-api', photos, '-o', out, '--split', 'all');
-    expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
-    expect(report.model).toBe('baseline:face-api');
-    expect(readPredictions(out).map((x) => [path.basename(x.file), x.predicted])).toEqual([
-      ['astronaut.png', 'happiness'],
-      ['grace_hopper.png', 'neutral'],
-    ]);
+    for (const baseline of ['face-api', 'human']) {
+      const out = path.join(root, `${baseline}-photos`);
+      const r = await convcut('eval', '--baseline', baseline, photos, '-o', out, '--split', 'all');
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+      expect(report.model).toBe(`baseline:${baseline}`);
+      expect(readPredictions(out).map((x) => [path.basename(x.file), x.predicted])).toEqual([
+        ['astronaut.png', 'happiness'],
+        ['grace_hopper.png', 'neutral'],
+      ]);
+    }
     const syn = path.join(root, 'face-api-synthetic');
     const s = await convcut('eval', '--baseline', 'face-api', raf, '-o', syn);
     expect(s.code, s.stderr).toBe(0);

@@ -71,7 +71,7 @@ export function registerEval(program: Command): void {
       .argument('[data]', 'data set (any format `convcut data inspect` reads)')
       .option(
         '--baseline <name>',
-        "evaluate a JS toolkit's own expression model instead: face-api (same report; then convcut compare)",
+        "evaluate a JS toolkit's own expression model instead: face-api or human (same report; then convcut compare)",
         choice(...BASELINES),
       )
       .option('--split <split>', 'test, valid, train or all', choice('test', 'valid', 'train', 'all'), 'test')
