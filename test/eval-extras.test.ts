@@ -136,6 +136,23 @@ describe('convcut eval extras', () => {
     expect(report.metrics.n).toBe(rows.length);
     expect(report.metrics.accuracy).toBeCloseTo(accuracy(rows), 12);
     expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/left out \(no such class in the model\): contempt 4/);
+
+    // Soft FERPlus labels: predictions.csv carries each image's vote distribution (on the model's classes).
+    const soft = path.join(root, 'cross-soft');
+    expect((await convcut('eval', model, ferplus, '-o', soft, '--ferplus-mode', 'crossentropy')).code).toBe(0);
+    const [header, ...lines] = readFileSync(path.join(soft, 'predictions.csv'), 'utf8').trim().split('\n');
+    const cols = header!.split(',');
+    const t = cols.flatMap((c, i) => (c.startsWith('target_') ? [i] : []));
+    expect(t.map((i) => cols[i])).toEqual(smallConfig().head.classes.map((c) => `target_${c}`));
+    for (const l of lines) {
+      const v = l.split(',');
+      const sum = t.reduce((a, i) => a + Number(v[i]), 0);
+      expect(sum).toBeGreaterThan(0.5); // contempt's votes, if any, are dropped with the class
+      expect(sum).toBeLessThanOrEqual(1 + 1e-5);
+      // the true class is the top of the votes
+      const top = t.reduce((b, i) => (Number(v[i]) > Number(v[b]) ? i : b), t[0]!);
+      expect(cols[top]).toBe(`target_${v[1]}`);
+    }
   });
 });
 

@@ -67,7 +67,7 @@ export interface EvalResult {
   subset?: { file: string; listed: number; found: number; missing: string[] };
   tta?: 'flip';
   /** Per image (sound protocol), in order: its id, true and predicted class, class probabilities (N × classes). */
-  predictions: { ids: string[]; labels: number[]; predicted: Int32Array; probabilities: Float32Array };
+  predictions: { ids: string[]; labels: number[]; predicted: Int32Array; probabilities: Float32Array; targets?: number[][] };
   /** Expected calibration error of top-1 confidence, 15 equal-width bins (`expectedCalibrationError`). */
   ece: number;
   /** Softmax temperature the model applies (fitted on validation; 1 = none), and the ECE without it. */
@@ -118,6 +118,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
 
     const run = async (list: Sample[], batch: number, chunkSize: number) => {
       const labels: number[] = [];
+      const targets: (number[] | undefined)[] = [];
       const ids: string[] = [];
       const logits: number[] = [];
       const emb: number[] = [];
@@ -143,11 +144,12 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
           emb.push(...out.embedding.data);
           labels.push(...chunk.map((c) => c.s.label));
           ids.push(...chunk.map((c) => c.s.id));
+          targets.push(...chunk.map((c) => c.s.target));
         }
         o.onProgress?.(part.length, list.length);
       }
       const all = Float32Array.from(logits);
-      return { labels, ids, logits: all, preds: argmaxRows(all, k), emb: Float32Array.from(emb) };
+      return { labels, ids, targets, logits: all, preds: argmaxRows(all, k), emb: Float32Array.from(emb) };
     };
 
     const sound = await run(samples, bs, Math.max(bs, 64));
@@ -177,7 +179,14 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
       metrics,
       reference,
       embeddings: { data: sound.emb, dim, labels: sound.labels },
-      predictions: { ids: sound.ids, labels: sound.labels, predicted: sound.preds, probabilities },
+      predictions: {
+        ids: sound.ids,
+        labels: sound.labels,
+        predicted: sound.preds,
+        probabilities,
+        // FERPlus soft modes: the vote distribution over the model's classes (mapped as the labels are).
+        targets: sound.targets.some(Boolean) ? sound.targets.map((t) => remapTarget(t, mapping, k)) : undefined,
+      },
       ece: expectedCalibrationError(probabilities, sound.labels, k),
       temperature,
       eceBeforeScaling: temperature === 1 ? undefined : expectedCalibrationError(softmaxRows(sound.logits, k), sound.labels, k),
@@ -202,6 +211,15 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     const b = softmaxRows(flipped, k, t);
     return a.map((p, i) => Math.log((p + b[i]!) / 2) * t);
   }
+}
+
+/** A soft target over the data set's classes, moved onto the model's classes (unmapped mass dropped). */
+function remapTarget(t: number[] | undefined, mapping: number[], k: number): number[] {
+  const out = new Array<number>(k).fill(0);
+  t?.forEach((v, c) => {
+    if (mapping[c]! >= 0) out[mapping[c]!]! += v;
+  });
+  return out;
 }
 
 /** For each data set class, the model's class of the same name (case-insensitive), or -1. */

@@ -221,11 +221,19 @@ function fairnessMd(f: NonNullable<EvalResult['fairness']>): string {
 /** One row per image: `file,true,predicted,p_<class>…` — every figure of the report can be recomputed from it. */
 function predictionsCsv(r: EvalResult): string {
   const k = r.classes.length;
-  const { ids, labels, predicted, probabilities: p } = r.predictions;
+  const { ids, labels, predicted, probabilities: p, targets } = r.predictions;
   const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
   const rows = ids.map((id, i) => {
     const row = Array.from(p.subarray(i * k, (i + 1) * k), (x) => x.toPrecision(6));
-    return [quote(id), r.classes[labels[i]!], r.classes[predicted[i]!], ...row].join(',');
+    const soft = targets ? targets[i]!.map((x) => x.toPrecision(6)) : [];
+    return [quote(id), r.classes[labels[i]!], r.classes[predicted[i]!], ...row, ...soft].join(',');
   });
-  return [['file', 'true', 'predicted', ...r.classes.map((c) => `p_${c}`)].join(','), ...rows].join('\n') + '\n';
+  const header = [
+    'file',
+    'true',
+    'predicted',
+    ...r.classes.map((c) => `p_${c}`),
+    ...(targets ? r.classes.map((c) => `target_${c}`) : []),
+  ];
+  return [header.join(','), ...rows].join('\n') + '\n';
 }
