@@ -178,7 +178,7 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
 <h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
-<table><tr><th>metric</th><th>value</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)}</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)}</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)}</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}${r.eceBeforeScaling !== undefined ? ` (${pct(r.eceBeforeScaling)} before temperature scaling)` : ''}</td></tr>${
+<table><tr><th>metric</th><th>value (95 % CI)</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)} (${ci(r.intervals.accuracy)})</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)} (${ci(r.intervals.uar)})</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)} (${ci(r.intervals.macroF1)})</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}${r.eceBeforeScaling !== undefined ? ` (${pct(r.eceBeforeScaling)} before temperature scaling)` : ''}</td></tr>${
     r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
   }</table>
 <h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass
