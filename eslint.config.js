@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'convcut-demo/', 'test-artifacts/', 'tmp/', 'web/dist/'] },
+  { ignores: ['dist/', 'node_modules/', 'convcut-demo/', 'test-artifacts/', 'tmp/', 'web/dist/', '.gpu-kit/'] },
   {
     files: ['web/src/**/*.ts'],
     languageOptions: {

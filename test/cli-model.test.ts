@@ -1,5 +1,5 @@
 /** The network commands as users run them: model-info, features, export. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -155,8 +155,18 @@ describe('convcut predict --faces', () => {
       expect(row.top).toHaveLength(3);
     });
     expect(rows[0]!.box.x + rows[0]!.box.width).toBeLessThan(rows[2]!.box.x); // distinct faces, left to right
-    const table = await convcut('predict', '-m', ck, photo, '--faces');
+    const table = await convcut('predict', '-m', ck, photo, '--faces', '--save-crops', path.join(dir, 'crops'));
     expect(table.stdout.trim().split('\n')).toHaveLength(3);
+    // --save-crops: each aligned face the model saw, at its input size, named <stem>_face<k>.png
+    expect(readdirSync(path.join(dir, 'crops')).sort()).toEqual(['sample1_face0.png', 'sample1_face1.png', 'sample1_face2.png']);
+    expect(await sharp(path.join(dir, 'crops', 'sample1_face1.png')).metadata()).toMatchObject({
+      width: 112,
+      height: 112,
+      format: 'png',
+    });
+    const misuse = await convcut('predict', '-m', ck, photo, '--save-crops', path.join(dir, 'crops2'));
+    expect(misuse.code).toBe(1);
+    expect(misuse.stderr).toMatch(/--save-crops needs --faces/);
     expect(table.stdout).toMatch(/sample1\.jpg#0 \[\d+,\d+ \d+×\d+\]/);
 
     // A plain grey square has no face: that is what the error says, not "could not be read".

@@ -1,9 +1,28 @@
 import type { Command } from 'commander';
 import type { Precision } from '../engine/onnx-export.js';
 import type { FaceBox } from '../infer/faces.js';
+import type { DecodedImage } from '../data/image.js';
 import type { DeviceChoice } from '../engine/device.js';
 import { choice, fraction, precisionArg, wholeNumber } from './arg-parsers.js';
 import { deviceOption } from './device-option.js';
+
+/** Each aligned crop as `<dir>/<image-stem>_face<k>.png` (k from 0, in the order the rows list them). */
+async function saveCrops(dir: string, file: string, crops: DecodedImage[]): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const path = await import('node:path');
+  const sharp = (await import('sharp')).default;
+  const { writeFileAtomic } = await import('../util/atomic.js');
+  await mkdir(dir, { recursive: true });
+  const stem = path.basename(file, path.extname(file));
+  for (const [k, c] of crops.entries()) {
+    const png = await sharp(Buffer.from(Uint8Array.from(c.data, (v) => Math.round(v))), {
+      raw: { width: c.width, height: c.height, channels: 3 },
+    })
+      .png()
+      .toBuffer();
+    await writeFileAtomic(path.join(dir, `${stem}_face${k}.png`), png);
+  }
+}
 
 export function registerPredict(program: Command): void {
   deviceOption(
@@ -28,7 +47,11 @@ export function registerPredict(program: Command): void {
         '--faces',
         'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
       )
-      .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5),
+      .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5)
+      .option(
+        '--save-crops <dir>',
+        'with --faces: write each aligned face as <dir>/<image-stem>_face<k>.png (what the model saw)',
+      ),
   )
     .addHelpText(
       'after',
@@ -49,11 +72,13 @@ export function registerPredict(program: Command): void {
           minConfidence: number;
           precision: Precision;
           device?: DeviceChoice;
+          saveCrops?: string;
         },
       ) => {
         const { expandInputs } = await import('./inputs.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { decodeMany } = await import('../data/image.js');
+        if (o.saveCrops && !o.faces) throw new Error('--save-crops needs --faces (it writes the faces found in photos)');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
         const files = await expandInputs(inputs);
@@ -88,6 +113,12 @@ export function registerPredict(program: Command): void {
               faces.map((f) => f.aligned),
               { topK: k, batchSize: bs },
             );
+            if (o.saveCrops)
+              await saveCrops(
+                o.saveCrops,
+                file,
+                faces.map((f) => f.aligned),
+              );
             preds.forEach((p, j) => rows.push({ file, face: j, box: faces[j]!.box, label: p.label, score: p.score, top: p.top }));
           }
         }
