@@ -175,6 +175,126 @@ describe('convcut serve API', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it('fuzz: 1,500 seeded random HTTP requests (methods, paths, queries, headers, multipart) and 100 garbage byte streams: no 5xx, no crash, memory flat', async () => {
+    const url = await start({ bodyLimit: 100_000 });
+    const img = await jpeg();
+    const rng = new Rng(11);
+    const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)]!;
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => rng.int(256)));
+    const junk = () =>
+      bytes(rng.int(40))
+        .toString('latin1')
+        .replace(/[\x00-\x1f\x7f]/g, '');
+    const paths = [
+      '/v1/predict',
+      '/v1/model',
+      '/v1/model.onnx',
+      '/healthz',
+      '/',
+      '/index.html',
+      '/v1/',
+      '/v1/predict/x',
+      '/../etc/passwd',
+      '/%00',
+      '/assets/../../x',
+    ];
+    const queries = [
+      '',
+      '?top_k=3',
+      '?top_k=-1',
+      '?top_k=1e9',
+      '?top_k=abc',
+      '?faces=true',
+      '?faces=maybe',
+      '?top_k=2&top_k=3',
+      '?%zz=1',
+      `?${encodeURIComponent(junk())}=${encodeURIComponent(junk())}`,
+    ];
+    const multipart = (boundary: string, parts: string) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\n${parts}\r\n\r\n`),
+        pick([img, bytes(rng.int(2000)), Buffer.alloc(0)]),
+        Buffer.from(pick([`\r\n--${boundary}--\r\n`, '', `--${boundary}`])),
+      ]);
+    let before = 0;
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 1500; i++) {
+      if (i === 500) before = process.memoryUsage().rss; // after warm-up (sessions, arenas, sockets)
+      const method = pick(['GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']);
+      const headers: Record<string, string> = {};
+      let body: Buffer | undefined;
+      if (method !== 'GET' && method !== 'HEAD') {
+        const kind = rng.int(5);
+        if (kind === 0) {
+          headers['content-type'] = pick([
+            'image/jpeg',
+            'image/png',
+            'application/octet-stream',
+            'text/plain',
+            'application/json',
+            junk() || 'x/y',
+          ]);
+          body = pick([img, bytes(rng.int(5000)), Buffer.alloc(0), img.subarray(0, rng.int(img.length))]);
+        } else if (kind === 1) {
+          const boundary = pick(['b0undary', junk() || 'x', '']);
+          headers['content-type'] = `multipart/form-data; boundary=${boundary}`;
+          body = multipart(
+            boundary,
+            pick([
+              'Content-Disposition: form-data; name="image"; filename="x.jpg"\r\nContent-Type: image/jpeg',
+              'Content-Disposition: form-data; name="other"',
+              'Content-Disposition: form-data',
+              junk(),
+            ]),
+          );
+        } else if (kind === 2) {
+          headers['content-type'] = 'application/json';
+          body = Buffer.from(pick(['{', '{"image": 1}', '[]', 'null', junk()]));
+        } else if (kind === 3)
+          body = bytes(rng.int(200_000)); // some over the body limit
+        else body = undefined;
+      }
+      if (rng.int(4) === 0) headers[pick(['accept', 'x-junk', 'content-encoding', 'transfer-encoding-x'])] = junk();
+      const r = await fetch(`${url}${pick(paths)}${pick(queries)}`, {
+        method,
+        headers,
+        body: body && new Uint8Array(body),
+      }).catch((e: Error) => e);
+      if (r instanceof Error) throw new Error(`request ${i} (${method}) failed: ${r.message}`);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      expect(
+        r.status,
+        `request ${i}: ${method} ${r.url} ${JSON.stringify(headers)}: ${r.status >= 500 ? await r.clone().text() : ''}`,
+      ).toBeLessThan(500);
+      await r.arrayBuffer();
+    }
+    // Bytes that are not HTTP at all, straight onto the socket.
+    const net = await import('node:net');
+    const { port } = new URL(url);
+    for (let i = 0; i < 100; i++) {
+      await new Promise<void>((resolve) => {
+        const sock = net.connect(Number(port), '127.0.0.1', () =>
+          sock.end(
+            pick([
+              bytes(rng.int(300)),
+              Buffer.from(`POST /v1/predict HTTP/1.1\r\nContent-Length: ${junk()}\r\n\r\n`),
+              Buffer.from('GET / HTTP/9.9\r\n\r\n'),
+            ]),
+          ),
+        );
+        sock.on('data', () => {});
+        sock.on('error', () => resolve());
+        sock.on('close', () => resolve());
+        sock.setTimeout(5000, () => sock.destroy());
+      });
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
+    expect(statuses.get(200)).toBeGreaterThan(50); // some of it was valid, and was answered
+    // The last 1,000 requests and the garbage streams leave memory flat.
+    expect((process.memoryUsage().rss - before) / 2 ** 20).toBeLessThan(50);
+  });
+
   it('a full queue and a request over its time limit get 503', async () => {
     const full = await start({ maxQueue: 0 });
     const r = await fetch(`${full}/v1/predict`, { method: 'POST', body: form('image', await jpeg()) });

@@ -21,6 +21,11 @@ import { initWeights } from '../src/weights/weight-map.js';
 import { convcut, fakeImages, smallConfig } from './helpers.js';
 
 const skip = process.env.CONVCUT_SKIP_WEBGPU === '1';
+/** How close to the CPU's fp32 each WebGPU precision must be, relative to the outputs' scale. */
+const TOLERANCES = [
+  ['fp32', 1e-3],
+  ['fp16', 3e-2],
+] as const;
 
 /** Largest difference relative to the reference's scale (its largest magnitude, at least 1). */
 function relDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
@@ -52,10 +57,7 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const cpuFeatures = await BackboneRunner.create(cfg, weights, { device: 'cpu' });
     const want = await cpuFeatures.run(images);
     await cpuFeatures.dispose();
-    for (const [precision, tol] of [
-      ['fp32', 1e-3],
-      ['fp16', 3e-2],
-    ] as const) {
+    for (const [precision, tol] of TOLERANCES) {
       const gpu = await BackboneRunner.create(cfg, weights, { device: 'webgpu', precision });
       const got = await gpu.run(images);
       expect(got.shape).toEqual(want.shape);
@@ -65,10 +67,7 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const cpu = await ConvCutModel.fromWeights(cfg, weights, { device: 'cpu' });
     const ref = await cpu.run(images);
     await cpu.dispose();
-    for (const [precision, tol] of [
-      ['fp32', 1e-3],
-      ['fp16', 3e-2],
-    ] as const) {
+    for (const [precision, tol] of TOLERANCES) {
       const gpu = await ConvCutModel.fromWeights(cfg, weights, { device: 'webgpu', precision });
       const got = await gpu.run(images);
       expect(relDiff(got.logits.data, ref.logits.data), precision).toBeLessThan(tol);

@@ -136,14 +136,22 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   async function readImage(req: FastifyRequest): Promise<Buffer> {
     const type = req.headers['content-type'] ?? '';
     if (type.startsWith('multipart/form-data')) {
-      const file = await req.file();
-      if (!file)
-        throw new HttpError(400, 'missing_image', 'multipart request has no file; send the image in a field named "image"');
-      if (file.fieldname !== 'image')
-        throw new HttpError(400, 'missing_image', `expected the file in field "image", got "${file.fieldname}"`);
-      const buf = await file.toBuffer();
-      if (file.file.truncated) throw new HttpError(413, 'body_too_large', `image is larger than ${bodyLimit} bytes`);
-      return buf;
+      try {
+        const file = await req.file();
+        if (!file)
+          throw new HttpError(400, 'missing_image', 'multipart request has no file; send the image in a field named "image"');
+        if (file.fieldname !== 'image')
+          throw new HttpError(400, 'missing_image', `expected the file in field "image", got "${file.fieldname}"`);
+        const buf = await file.toBuffer();
+        if (file.file.truncated) throw new HttpError(413, 'body_too_large', `image is larger than ${bodyLimit} bytes`);
+        return buf;
+      } catch (e) {
+        // The multipart parser's own errors (a body cut off before its closing boundary, …) carry no
+        // HTTP status; they are the client's malformed body, not a server fault (found by fuzzing).
+        const err = e as Error & { statusCode?: number; code?: string };
+        if (e instanceof HttpError || err.statusCode || err.code?.startsWith('FST_')) throw e;
+        throw new HttpError(400, 'malformed_multipart', `multipart body could not be read: ${err.message}`);
+      }
     }
     if (!/^(image\/|application\/octet-stream)/.test(type)) {
       throw new HttpError(
