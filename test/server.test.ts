@@ -184,7 +184,7 @@ describe('convcut serve API', () => {
     const junk = () =>
       bytes(rng.int(40))
         .toString('latin1')
-        .replace(/[\x00-\x1f\x7f]/g, '');
+        .replace(/[^ -~\u0080-\u00ff]/g, '');
     const paths = [
       '/v1/predict',
       '/v1/model',
