@@ -77,7 +77,7 @@ export function registerPredict(program: Command): void {
       ) => {
         const { expandInputs } = await import('./inputs.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
-        const { decodeMany } = await import('../data/image.js');
+        const { imageStream } = await import('../infer/pipeline.js');
         if (o.saveCrops && !o.faces) throw new Error('--save-crops needs --faces (it writes the faces found in photos)');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
@@ -122,18 +122,15 @@ export function registerPredict(program: Command): void {
             preds.forEach((p, j) => rows.push({ file, face: j, box: faces[j]!.box, label: p.label, score: p.score, top: p.top }));
           }
         }
-        for (let i = 0; i < (o.faces ? 0 : files.length); i += bs) {
-          const part = files.slice(i, i + bs);
-          const decoded = await decodeMany(part, model.config.inputSize);
-          const good = decoded.flatMap((d, j) => (d.ok ? [{ file: part[j]!, img: d.image }] : []));
-          for (const d of decoded) if (!d.ok) console.error(`skipped ${d.error.message}`);
-          if (!good.length) continue;
-          const preds = await model.predict(
-            good.map((g) => g.img),
-            { topK: k, batchSize: bs },
-          );
-          preds.forEach((p, j) => rows.push({ file: good[j]!.file, label: p.label, score: p.score, top: p.top }));
-        }
+        // Whole images: one pipelined stream (decoding overlaps inference), unreadable ones skipped.
+        const stream = imageStream(o.faces ? [] : files, {
+          size: model.config.inputSize,
+          batchSize: bs,
+          run: async (x) => model.classify((await model.run(x)).logits.data, k),
+          onSkip: (e) => console.error(`skipped ${e.message}`),
+        });
+        for await (const { items, output } of stream)
+          output.forEach((p, j) => rows.push({ file: items[j]!, label: p.label, score: p.score, top: p.top }));
         await model.dispose();
         if (o.format === 'json') console.log(JSON.stringify(rows, null, 1));
         else if (o.format === 'csv') {

@@ -11,10 +11,12 @@
 import type { Problem, Sample, Split } from '../data/dataset.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeMany, stackImages, type DecodedImage } from '../data/image.js';
+import { stackImages, type DecodedImage } from '../data/image.js';
+import { imageStream } from '../infer/pipeline.js';
 import { openDataset, type OpenOptions } from '../data/open-dataset.js';
 import type { DeviceChoice } from '../engine/device.js';
 import type { Precision } from '../engine/onnx-export.js';
+import { hflip } from '../data/augment.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { loadBaseline, type BaselineName, type Scorer } from './baselines.js';
 import { readRafAttributes } from '../data/rafdb-attributes.js';
@@ -116,43 +118,37 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     const k = classes.length;
     const dim = model.config.head.hidden;
 
-    const run = async (list: Sample[], batch: number, chunkSize: number) => {
+    /** Every image of `list` through the model, `batch` at a time (the reference protocol's batches of 32 included). */
+    const run = async (list: Sample[], batch: number) => {
       const labels: number[] = [];
       const targets: (number[] | undefined)[] = [];
       const ids: string[] = [];
       const logits: number[] = [];
       const emb: number[] = [];
-      for (let i = 0; i < list.length; i += chunkSize) {
-        const part = list.slice(i, i + chunkSize);
-        const decoded = await decodeMany(
-          part.map((s) => s.source),
-          model.config.inputSize,
-        );
-        const ok = decoded.flatMap((d, j) => (d.ok ? [{ img: d.image, s: part[j]! }] : []));
-        for (const d of decoded) if (!d.ok) problems.push(d.error.problem);
-        for (let b = 0; b < ok.length; b += batch) {
-          const chunk = ok.slice(b, b + batch);
-          const out = await model.run(stackImages(chunk.map((c) => c.img)));
-          logits.push(
-            ...(o.tta === 'flip'
-              ? await withFlip(
-                  out.logits.data,
-                  chunk.map((c) => c.img),
-                )
-              : out.logits.data),
-          );
-          emb.push(...out.embedding.data);
-          labels.push(...chunk.map((c) => c.s.label));
-          ids.push(...chunk.map((c) => c.s.id));
-          targets.push(...chunk.map((c) => c.s.target));
-        }
-        o.onProgress?.(part.length, list.length);
+      const stream = imageStream(list, {
+        size: model.config.inputSize,
+        batchSize: batch,
+        source: (s) => s.source,
+        onSkip: (e) => problems.push(e.problem),
+        onProgress: (n) => o.onProgress?.(n, list.length),
+        run: async (x, _items, images) => {
+          const out = await model.run(x);
+          const l = o.tta === 'flip' ? await withFlip(out.logits.data, images) : out.logits.data;
+          return { logits: l, embedding: out.embedding.data };
+        },
+      });
+      for await (const { items, output } of stream) {
+        logits.push(...output.logits);
+        emb.push(...output.embedding);
+        labels.push(...items.map((s) => s.label));
+        ids.push(...items.map((s) => s.id));
+        targets.push(...items.map((s) => s.target));
       }
       const all = Float32Array.from(logits);
       return { labels, ids, targets, logits: all, preds: argmaxRows(all, k), emb: Float32Array.from(emb) };
     };
 
-    const sound = await run(samples, bs, Math.max(bs, 64));
+    const sound = await run(samples, bs);
     const metrics = computeMetrics(sound.labels, sound.preds, classes);
     // The model's own probabilities: at its fitted temperature (1 when it has none).
     const temperature = model.config.head.temperature ?? 1;
@@ -162,8 +158,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     let reference: Metrics | undefined;
     if (o.protocol === 'reference') {
       const ordered = [...samples].sort((a, b) => a.label - b.label);
-      // Decode in chunks of exactly 32 so each batch is the reference's batch.
-      const r = await run(ordered, REFERENCE_BATCH, REFERENCE_BATCH);
+      const r = await run(ordered, REFERENCE_BATCH);
       reference = computeMetrics(r.labels, r.preds, classes);
     }
     return {
@@ -206,7 +201,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   async function withFlip(logits: Float32Array, images: DecodedImage[]): Promise<Float32Array> {
     const k = model.classes.length;
     const t = model.config.head.temperature ?? 1;
-    const flipped = (await model.run(stackImages(images.map(mirror)))).logits.data;
+    const flipped = (await model.run(stackImages(images.map(hflip)))).logits.data;
     const a = softmaxRows(logits, k, t);
     const b = softmaxRows(flipped, k, t);
     return a.map((p, i) => Math.log((p + b[i]!) / 2) * t);
@@ -248,13 +243,4 @@ async function readSubset(file: string, samples: Sample[]): Promise<{ samples: S
   const kept = samples.filter((s) => keys(s.id).some((k) => wanted.has(k)));
   const found = new Set(kept.flatMap((s) => keys(s.id)));
   return { samples: kept, listed: names.length, missing: names.filter((n) => !keys(n).some((k) => found.has(k))) };
-}
-
-/** The image mirrored left–right (NHWC, one image). */
-function mirror(img: DecodedImage): DecodedImage {
-  const { width: w, height: h } = img;
-  const out = new Float32Array(img.data.length);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = img.data[(y * w + (w - 1 - x)) * 3 + c]!;
-  return { ...img, data: out };
 }

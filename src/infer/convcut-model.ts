@@ -16,7 +16,9 @@ import { exportOnnx, type Precision } from '../engine/onnx-export.js';
 import { checkPrecision } from '../engine/device.js';
 import { onnx } from '../engine/onnx-ops.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
-import { decodeImage, stackImages, type DecodedImage } from '../data/image.js';
+import type { PixelSource } from '../data/dataset.js';
+import type { DecodedImage } from '../data/image.js';
+import { imageStream } from './pipeline.js';
 import { classifyLogits, type Prediction } from './classify.js';
 
 export type { Prediction } from './classify.js';
@@ -28,7 +30,7 @@ import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
 
-export type ImageInput = string | Uint8Array | DecodedImage;
+export type ImageInput = string | Uint8Array | PixelSource | DecodedImage;
 
 export class ConvCutModel {
   private constructor(
@@ -104,20 +106,23 @@ export class ConvCutModel {
     return { logits: out.logits!, embedding: out.embedding! };
   }
 
-  async decode(inputs: ImageInput[]): Promise<DecodedImage[]> {
-    const s = this.config.inputSize;
-    return Promise.all(inputs.map((im) => (im instanceof Uint8Array || typeof im === 'string' ? decodeImage(im, s) : im)));
+  /** Logits (N × classes) → predictions, at the model's fitted temperature. */
+  classify(logits: Float32Array, topK = 3): Prediction[] {
+    return classifyLogits(logits, this.classes, Math.min(topK, this.classes.length), this.config.head.temperature);
   }
 
+  /** Images (files, bytes or decoded) → predictions; an unreadable image rejects with its name. */
   async predict(inputs: ImageInput[], opts: { topK?: number; batchSize?: number } = {}): Promise<Prediction[]> {
-    const k = Math.min(opts.topK ?? 3, this.classes.length);
-    const bs = opts.batchSize ?? 8;
     const out: Prediction[] = [];
-    for (let i = 0; i < inputs.length; i += bs) {
-      const images = await this.decode(inputs.slice(i, i + bs));
-      const { logits } = await this.run(stackImages(images));
-      out.push(...classifyLogits(logits.data, this.classes, k, this.config.head.temperature));
-    }
+    const stream = imageStream(inputs, {
+      size: this.config.inputSize,
+      batchSize: opts.batchSize ?? 8,
+      run: (batch) => this.run(batch),
+      onSkip: (e) => {
+        throw e;
+      },
+    });
+    for await (const b of stream) out.push(...this.classify(b.output.logits.data, opts.topK));
     return out;
   }
 

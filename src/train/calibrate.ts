@@ -4,10 +4,10 @@
  * report calibrated probabilities. The reference recipe validates on the test set, so there it is
  * skipped: fitting there would tune on the test split.
  */
-import { decodeMany, stackImages } from '../data/image.js';
 import type { Sample } from '../data/dataset.js';
 import { fitTemperature, type TemperatureFit } from '../eval/calibration.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
+import { imageStream } from '../infer/pipeline.js';
 import { loadCheckpoint, saveCheckpoint } from '../weights/checkpoint.js';
 import type { Run } from './prepare.js';
 
@@ -22,18 +22,15 @@ export async function calibrateCheckpoint(run: Run, valid: Sample[], checkpoint:
   const logits: number[] = [];
   const labels: number[] = [];
   try {
-    for (let i = 0; i < valid.length; i += 64) {
-      const part = valid.slice(i, i + 64);
-      const decoded = await decodeMany(
-        part.map((s) => s.source),
-        model.config.inputSize,
-      );
-      const ok = decoded.flatMap((d, j) => (d.ok ? [{ image: d.image, label: part[j]!.label }] : []));
-      for (let b = 0; b < ok.length; b += batch) {
-        const chunk = ok.slice(b, b + batch);
-        logits.push(...(await model.run(stackImages(chunk.map((c) => c.image)))).logits.data);
-        labels.push(...chunk.map((c) => c.label));
-      }
+    const stream = imageStream(valid, {
+      size: model.config.inputSize,
+      batchSize: batch,
+      source: (s) => s.source,
+      run: async (x) => (await model.run(x)).logits.data,
+    });
+    for await (const { items, output } of stream) {
+      logits.push(...output);
+      labels.push(...items.map((s) => s.label));
     }
   } finally {
     await model.dispose();
