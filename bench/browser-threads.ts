@@ -24,7 +24,7 @@ const photo = path.join(import.meta.dirname, '..', 'node_modules', '@vladmandic'
 const cfg = makeConfig({ backbone: 'base' });
 const weights = initWeights(paramSpecs(cfg), 1);
 const model = await ConvCutModel.fromWeights(cfg, weights, { id: 'bench' });
-const app = await buildServer(model, { weights });
+const app = await buildServer(model);
 const url = await app.listen({ port: 0, host: '127.0.0.1' });
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

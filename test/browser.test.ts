@@ -54,7 +54,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     const cfg = smallConfig();
     const weights = initWeights(paramSpecs(cfg), 21);
     model = await ConvCutModel.fromWeights(cfg, weights, { id: 'browser-test' });
-    app = await buildServer(model, { weights });
+    app = await buildServer(model);
     url = await app.listen({ port: 0, host: '127.0.0.1' });
     mkdirSync(ARTIFACTS, { recursive: true });
   });
@@ -131,7 +131,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
     const cfg = smallConfig();
     const weights = initWeights(paramSpecs(cfg), 22);
     const model = await ConvCutModel.fromWeights(cfg, weights);
-    const app = await buildServer(model, { weights });
+    const app = await buildServer(model);
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launch();
     try {

@@ -18,7 +18,7 @@ let model: ConvCutModel;
 const servers: FastifyInstance[] = [];
 
 async function start(o: ServerOptions = {}): Promise<string> {
-  const app = await buildServer(model, { weights, webDir: '/nonexistent', ...o });
+  const app = await buildServer(model, { webDir: '/nonexistent', ...o });
   servers.push(app);
   return app.listen({ port: 0, host: '127.0.0.1' });
 }

@@ -41,27 +41,13 @@ Examples:
         log?: boolean;
         device?: DeviceChoice;
       }) => {
-        const { promises: fs } = await import('node:fs');
-        const { isCheckpointBytes, loadCheckpoint } = await import('../weights/checkpoint.js');
         const { ConvCutModel } = await import('../infer/convcut-model.js');
         const { buildServer } = await import('../server/server.js');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
-        const { resolveModel } = await import('../weights/sources.js');
-        const file = await resolveModel(o.model);
-        const bytes = await fs.readFile(file).catch((e: NodeJS.ErrnoException) => {
-          throw new Error(`${o.model}: cannot read model (${e.code ?? e.message})`, { cause: e });
-        });
-        let model;
-        let weights;
-        if (isCheckpointBytes(bytes)) {
-          const ck = await loadCheckpoint(file);
-          weights = ck.weights;
-          model = await ConvCutModel.fromWeights(ck.meta.config, ck.weights, { id: o.model, device });
-        } else model = await ConvCutModel.load(file, { device });
+        // The one loader (files, hf:…, URLs; checkpoints and ONNX); the page gets its portable ONNX form.
+        const model = await ConvCutModel.load(o.model, { device });
         const app = await buildServer(model, {
-          weights,
-          onnx: weights ? undefined : bytes,
           bodyLimit: o.bodyLimit,
           maxPixels: o.maxPixels,
           requestTimeout: o.timeout,

@@ -37,7 +37,15 @@ export class ConvCutModel {
     readonly config: ConvCutConfig,
     readonly session: ort.InferenceSession,
     readonly id: string,
+    /** The model as one self-contained fp32 ONNX file (made when first asked for). */
+    private readonly exportable: () => Uint8Array,
   ) {}
+
+  private portable?: Uint8Array;
+  /** The model as a self-contained fp32 ONNX file: what the web page downloads and runs in the browser. */
+  portableOnnx(): Uint8Array {
+    return (this.portable ??= this.exportable());
+  }
 
   static async fromWeights(
     config: ConvCutConfig,
@@ -46,7 +54,7 @@ export class ConvCutModel {
   ): Promise<ConvCutModel> {
     await checkPrecision(opts.precision, opts.device);
     const session = await createSession(exportOnnx(config, weights, { precision: opts.precision }), opts);
-    return new ConvCutModel(config, session, opts.id ?? 'in-memory');
+    return new ConvCutModel(config, session, opts.id ?? 'in-memory', () => exportOnnx(config, weights));
   }
 
   /**
@@ -66,7 +74,9 @@ export class ConvCutModel {
       const ck = await loadCheckpoint(abs, { lazy: true });
       const externalDir = path.dirname(abs);
       const graph = exportOnnx(ck.meta.config, ck.weights, { precision: opts.precision, externalDir });
-      return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file);
+      return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file, () =>
+        exportOnnx(ck.meta.config, ck.weights),
+      );
     }
     // Not a checkpoint but a safetensors file (a training run's resumable state is the usual mix-up):
     // said from its header, without reading what may be gigabytes of state.
@@ -93,7 +103,7 @@ export class ConvCutModel {
     const session = await createSession(bytes, opts).catch((e: Error) => {
       throw new Error(`${file}: ONNX Runtime cannot load this model (${e.message.split('\n')[0]})`, { cause: e });
     });
-    return new ConvCutModel(config, session, file);
+    return new ConvCutModel(config, session, file, () => bytes);
   }
 
   get classes(): string[] {

@@ -12,10 +12,8 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import sharp, { type Metadata } from 'sharp';
 import { decodeImage, type DecodedImage } from '../data/image.js';
-import { exportOnnx } from '../engine/onnx-export.js';
 import { classify } from '../infer/classify.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
-import type { Weights } from '../weights/weight-map.js';
 import { Batcher, QueueFullError } from './batcher.js';
 
 export interface ServerOptions {
@@ -28,10 +26,6 @@ export interface ServerOptions {
   maxQueue?: number;
   maxBatch?: number;
   topK?: number;
-  /** Weights of the loaded model, to serve it as ONNX to the browser page. */
-  weights?: Weights;
-  /** ONNX bytes to serve instead (when the model was loaded from .onnx). */
-  onnx?: Uint8Array;
   webDir?: string;
   logger?: boolean;
 }
@@ -126,11 +120,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
 
   app.get('/healthz', async () => ({ status: 'ok', queue: batcher.pending }));
   app.get('/v1/model', async () => modelInfo);
-  let onnxBytes: Uint8Array | undefined = o.onnx;
   app.get('/v1/model.onnx', async (_req, reply) => {
-    onnxBytes ??= o.weights ? exportOnnx(model.config, o.weights) : undefined;
-    if (!onnxBytes) throw new HttpError(404, 'not_found', 'this server has no ONNX form of its model');
-    return reply.type('application/octet-stream').send(Buffer.from(onnxBytes));
+    return reply.type('application/octet-stream').send(Buffer.from(model.portableOnnx()));
   });
 
   async function readImage(req: FastifyRequest): Promise<Buffer> {
