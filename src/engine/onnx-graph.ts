@@ -13,6 +13,7 @@
  * physical layout of its tensor.
  */
 import pkg from 'onnx-proto';
+import { convOutSize } from '../model/ops.js';
 
 const { onnx } = pkg;
 export { onnx };
@@ -404,8 +405,8 @@ export class OnnxGraph {
     const k = o.kernel;
     const inputs = bias ? [x.name, w.name, bias.name] : [x.name, w.name];
     const attrs = { kernel_shape: [k, k], strides: [o.stride, o.stride], pads: [t, l, b, r], group: o.group };
-    const ho = Math.floor((h + t + b - k) / o.stride) + 1;
-    const wo = Math.floor((wd + l + r - k) / o.stride) + 1;
+    const ho = convOutSize(h + t + b, k, o.stride, 'valid'); // the padding is explicit here
+    const wo = convOutSize(wd + l + r, k, o.stride, 'valid');
     const cout = w.shape[0]!;
     const y = { name: this.node('Conv', inputs, attrs), shape: [n, cout, ho, wo] };
     return this.rec(y, bias ? [x, w, bias] : [x, w], (gy) => {
