@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectFaces, iou } from '../src/infer/faces.js';
+import { detectFaces } from '../src/infer/faces.js';
+import { iou } from '../src/infer/face-align.js';
 import { FIXTURES } from './helpers.js';
 
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';

@@ -12,24 +12,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { initTf, tf } from '../engine/tfjs-backend.js';
 import type { DecodedImage } from '../data/image.js';
-import { affineSample } from '../data/augment.js';
+import { alignFaces, CONFIRM, confirmed, type Box, type DetectedFace } from './face-align.js';
 
-interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-export interface FaceBox extends Box {
-  score: number;
-}
-
-export interface DetectedFace {
-  box: FaceBox;
-  /** The aligned crop, `size`×`size`, ready for the model. */
-  aligned: DecodedImage;
-}
+export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
 interface FaceApi {
   nets: {
@@ -88,22 +73,6 @@ function faceApi(): Promise<FaceApi> {
   return loaded;
 }
 
-const mean = (pts: { x: number; y: number }[]) => ({
-  x: pts.reduce((a, p) => a + p.x, 0) / pts.length,
-  y: pts.reduce((a, p) => a + p.y, 0) / pts.length,
-});
-
-/** Intersection over union of two boxes. */
-export function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  const inter = Math.max(0, w) * Math.max(0, h);
-  return inter / (a.width * a.height + b.width * b.height - inter);
-}
-
-/** Settings measured on real photos (BENCHMARKS.md, face detection quality). */
-const CONFIRM = { inputSize: 416, scoreThreshold: 0.2, minIou: 0.3 };
-
 /**
  * Detect, then align, every face in a photo (file or bytes). `confirm: false` keeps SSD's detections
  * without the second detector's agreement (more false faces: animals).
@@ -132,29 +101,13 @@ export async function detectFaces(
       .withFaceLandmarks();
     if (opts.confirm !== false && found.length) {
       const second = await api.detectAllFaces(t, new api.TinyFaceDetectorOptions(CONFIRM));
-      found = found.filter((f) => second.some((d) => iou(f.detection.box, d.box) >= CONFIRM.minIou));
+      found = confirmed(
+        found,
+        second.map((d) => d.box),
+      );
     }
   } finally {
     t.dispose();
   }
-  return found
-    .map((f) => {
-      const l = mean(f.landmarks.getLeftEye());
-      const r = mean(f.landmarks.getRightEye());
-      // Similarity transform output → photo: eyes land on (0.35, 0.42)·size and (0.65, 0.42)·size.
-      const [ox1, ox2, oy] = [0.35 * size, 0.65 * size, 0.42 * size];
-      const dx = r.x - l.x;
-      const dy = r.y - l.y;
-      const s = Math.hypot(dx, dy) / (ox2 - ox1);
-      const cos = (dx / Math.hypot(dx, dy)) * s;
-      const sin = (dy / Math.hypot(dx, dy)) * s;
-      const aligned = affineSample(photo, size, size, (x, y) => {
-        const u = x - ox1;
-        const v = y - oy;
-        return [l.x + cos * u - sin * v, l.y + sin * u + cos * v];
-      });
-      const b = f.detection.box;
-      return { box: { x: b.x, y: b.y, width: b.width, height: b.height, score: f.detection.score }, aligned };
-    })
-    .sort((a, b) => a.box.x - b.box.x);
+  return alignFaces(photo, found, size);
 }
