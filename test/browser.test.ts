@@ -126,6 +126,47 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
   }
 });
 
+describe.skipIf(!existsSync(CHROMIUM))('web page faces', () => {
+  it('finds the faces of a group photo in the browser, as many as the server finds, one result per face', async () => {
+    const cfg = smallConfig();
+    const model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 23));
+    const app = await buildServer(model);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const offsite: string[] = [];
+      page.on('request', (r) => {
+        if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
+      });
+      await page.goto(url);
+      await page.waitForSelector('body[data-ready=true]');
+      await page.check('#faces');
+      const photo = path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
+      await page.check('input[name=engine][value=server]');
+      await page.setInputFiles('#file', photo);
+      await page.waitForSelector('body[data-state=done]');
+      const serverFaces = await page.locator('.face').count();
+      expect(serverFaces).toBe(3); // the photo shows three people
+      await page.check('input[name=engine][value=browser]');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('browser'), undefined, {
+        timeout: 120_000,
+      });
+      expect(await page.locator('.face').count()).toBe(serverFaces);
+      for (const label of await page.locator('.face .label').allTextContents()) expect(cfg.head.classes).toContain(label);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'page-browser-faces.png'), fullPage: true });
+      expect(errors).toEqual([]);
+      expect(offsite).toEqual([]); // face-api's models come from the convcut server too
+    } finally {
+      await browser.close();
+      await app.close();
+      await model.dispose();
+    }
+  }, 180_000);
+});
+
 describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
   it('labels frames from a (fake) camera in the browser until stopped', async () => {
     const cfg = smallConfig();

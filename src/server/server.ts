@@ -5,6 +5,7 @@
  * `{ error: { code, message } }` with a 4xx/5xx status.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyMultipart from '@fastify/multipart';
@@ -56,6 +57,12 @@ export const DEFAULT_WEB_DIR = path.join(here, '..', '..', 'web', 'dist');
 function sendError(reply: FastifyReply, status: number, code: string, message: string) {
   return reply.code(status).type('application/json').send({ error: { code, message } });
 }
+
+const FACE_API_MODELS = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/dist/face-api.node-wasm.js')),
+  '..',
+  'model',
+);
 
 export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = o.bodyLimit ?? 10 * 1024 * 1024;
@@ -225,6 +232,9 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       clearTimeout(timer);
     }
   });
+
+  // face-api's detector and landmark models, for the page's in-browser face finding (they ship in its npm package).
+  await app.register(fastifyStatic, { root: FACE_API_MODELS, prefix: '/models/face-api/', decorateReply: false });
 
   const webDir = o.webDir ?? DEFAULT_WEB_DIR;
   if (existsSync(path.join(webDir, 'index.html'))) {

@@ -82,14 +82,22 @@ function toInput(src: CanvasImageSource, w: number, h: number): Float32Array {
 
 async function predictInBrowser(src: CanvasImageSource, w: number, h: number): Promise<Face[]> {
   const s = await getSession();
-  const x = new ort.Tensor('float32', toInput(src, w, h), [1, info.inputSize, info.inputSize, 3]);
-  const out = await s.run({ [s.inputNames[0]!]: x });
-  const [{ label, score, top }] = classifyLogits(
-    out.logits!.data as Float32Array,
-    info.classes,
-    info.classes.length,
-    info.temperature,
-  ) as [Prediction];
+  const n = info.inputSize;
+  const run = async (data: Float32Array, count: number) => {
+    const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', data, [count, n, n, 3]) });
+    return classifyLogits(out.logits!.data as Float32Array, info.classes, info.classes.length, info.temperature);
+  };
+  if ($<HTMLInputElement>('faces').checked) {
+    // Faces found here, in the browser, the way the server finds them; one prediction per face.
+    const { findFaces } = await import('./faces.js');
+    const faces = await findFaces(src, w, h, n);
+    if (!faces.length) return [];
+    const batch = new Float32Array(faces.length * n * n * 3);
+    faces.forEach((f, i) => batch.set(f.aligned.data, i * n * n * 3));
+    const preds = await run(batch, faces.length);
+    return faces.map((f, i) => ({ box: f.box, label: preds[i]!.label, score: preds[i]!.score, top: preds[i]!.top }));
+  }
+  const [{ label, score, top }] = (await run(toInput(src, w, h), 1)) as [Prediction];
   return [{ box: { x: 0, y: 0, width: w, height: h }, label, score, top }];
 }
 
