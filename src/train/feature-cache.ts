@@ -8,7 +8,8 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeMany, stackImages, type DecodedImage } from '../data/image.js';
+import { stackImages } from '../data/image.js';
+import { imageStream } from '../infer/pipeline.js';
 import type { Problem, Sample } from '../data/dataset.js';
 import { hflip } from '../data/augment.js';
 import type { BackboneRunner } from '../infer/features.js';
@@ -105,32 +106,31 @@ export class FeatureCache {
       if (missing.length) todo.push({ s, v: missing });
       else onProgress?.(1);
     }
-    for (let i = 0; i < todo.length; i += batchSize) {
-      const part = todo.slice(i, i + batchSize);
-      const decoded = await decodeMany(
-        part.map((t) => t.s.source),
-        runner.config.inputSize,
-      );
-      const jobs: { s: Sample; v: Variant; img: DecodedImage }[] = [];
-      decoded.forEach((d, j) => {
-        if (!d.ok) problems.push(d.error.problem);
-        else for (const v of part[j]!.v) jobs.push({ s: part[j]!.s, v, img: v === 'flip' ? hflip(d.image) : d.image });
-      });
-      for (let k = 0; k < jobs.length; k += batchSize) {
-        const chunk = jobs.slice(k, k + batchSize);
-        const feats = await runner.run(stackImages(chunk.map((c) => c.img)));
-        this.computed += chunk.length;
-        await Promise.all(
-          chunk.map(async (c, idx) => {
-            const half = encodeHalf(feats.data.subarray(idx * this.featureSize, (idx + 1) * this.featureSize));
-            const f = await this.file(c.s, c.v);
-            await fs.mkdir(path.dirname(f), { recursive: true });
-            await writeFileAtomic(f, new Uint8Array(half.buffer));
-          }),
-        );
-      }
-      onProgress?.(part.length);
-    }
+    // The shared image stream: the next samples decode while the backbone runs on these.
+    const stream = imageStream(todo, {
+      size: runner.config.inputSize,
+      batchSize,
+      source: (t) => t.s.source,
+      onSkip: (e) => problems.push(e.problem),
+      onProgress,
+      run: async (_batch, items, images) => {
+        const jobs = items.flatMap((t, j) => t.v.map((v) => ({ s: t.s, v, img: v === 'flip' ? hflip(images[j]!) : images[j]! })));
+        for (let k = 0; k < jobs.length; k += batchSize) {
+          const chunk = jobs.slice(k, k + batchSize);
+          const feats = await runner.run(stackImages(chunk.map((c) => c.img)));
+          this.computed += chunk.length;
+          await Promise.all(
+            chunk.map(async (c, idx) => {
+              const half = encodeHalf(feats.data.subarray(idx * this.featureSize, (idx + 1) * this.featureSize));
+              const f = await this.file(c.s, c.v);
+              await fs.mkdir(path.dirname(f), { recursive: true });
+              await writeFileAtomic(f, new Uint8Array(half.buffer));
+            }),
+          );
+        }
+      },
+    });
+    for await (const _ of stream); // the work happens in run()
     return problems;
   }
 }
