@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import type { ParamSpec } from '../model/ops.js';
-import { mapKerasWeight, mapTimmKey, mapTorchvisionKey, type Mapped } from './convnext-pretrained.js';
+import { mapKerasWeight, mapTimmKey, mapTorchvisionKey, type Mapped } from '../model/convnext-pretrained.js';
 import { isHdf5, readKerasH5 } from './keras-h5.js';
 import { decodeSafetensors, isSafetensors } from './safetensors.js';
 import { resolveWeights } from './sources.js';

@@ -5,9 +5,12 @@
  * - `'skip'` for a known ConvNeXt key convcut does not use (classifier head, Keras' built-in
  *   normalisation),
  * - `undefined` for a key that is not ConvNeXt at all (reported as unexpected).
+ *
+ * Beside convnext.ts on purpose, as timm keeps its checkpoint filter beside its model: what the
+ * names mean is knowledge of this network, not of a file format.
  */
-import type { WeightTensor } from './weight-map.js';
-import { transposeData } from './weight-map.js';
+import type { WeightTensor } from '../weights/weight-map.js';
+import { transposeData } from '../weights/weight-map.js';
 
 export type Mapped = { name: string; tensor: WeightTensor } | 'skip' | undefined;
 
