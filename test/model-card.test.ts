@@ -33,6 +33,9 @@ describe('model card', () => {
     expect(acc).toBeCloseTo(report.metrics.accuracy, 4);
     expect(r.stdout).toContain(`test accuracy ${(100 * report.metrics.accuracy).toFixed(1)} %`);
     expect(card).toMatch(/\*\*seed 2\*\*/);
+    // The temperature the run fitted on validation (run.json) is stated, with its NLL before and after.
+    const cal = JSON.parse(readFileSync(path.join(out, 'run', 'run.json'), 'utf8')).calibration;
+    expect(card).toContain(`softmax temperature ${cal.temperature.toFixed(3)}, fitted on ${cal.n} validation images`);
     expect(card).toMatch(/synthetic faces/);
   });
 });

@@ -25,6 +25,7 @@ export async function cardWithTest(
     settings: result.settings,
     history: result.history,
     format: result.format,
+    calibration: result.calibration,
     test,
   });
   console.log(`model card: ${card} (upload the run folder to the Hub, then: convcut predict -m hf:<you>/<repo>)`);

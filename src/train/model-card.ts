@@ -12,6 +12,7 @@ import type { EvalResult } from '../eval/evaluate.js';
 import { cutName, type ConvCutConfig } from '../model/config.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { CATALOG } from '../weights/sources.js';
+import type { Calibration } from './calibrate.js';
 import type { EpochRecord, RunSettings } from './options.js';
 
 export interface CardInput {
@@ -23,6 +24,8 @@ export interface CardInput {
   format: string;
   /** The test split's evaluation, when the run ended with one. */
   test?: EvalResult;
+  /** Temperature scaling after training (or why there is none). */
+  calibration?: Calibration;
 }
 
 const DATASET = (format: string) =>
@@ -120,6 +123,11 @@ export function modelCard(c: CardInput): string {
     `- input ${s.inputSize}×${s.inputSize}; detail block ${s.detailBlock ? `${s.detailFilters} filters` : 'off'}; random contrast ${s.contrast ? 'on' : 'off'}`,
     `- **seed ${s.seed}** (split, shuffling, augmentation, initialisation, dropout); validation share ${s.validFraction}`,
     `- epochs run: ${c.history.length}`,
+    c.calibration
+      ? 'temperature' in c.calibration
+        ? `- calibration: softmax temperature ${c.calibration.temperature.toFixed(3)}, fitted on ${c.calibration.n} validation images (NLL ${c.calibration.nllBefore.toFixed(4)} → ${c.calibration.nllAfter.toFixed(4)}); predict and serve apply it`
+        : `- calibration: none (${c.calibration.skipped})`
+      : '',
     '',
     '## Caveats',
     '',

@@ -70,7 +70,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       1,
     ),
   );
-  await writeModelCard({ out: o.out, config, settings: run.settings, history, format: data.format });
+  await writeModelCard({ out: o.out, config, settings: run.settings, history, format: data.format, calibration });
   return {
     checkpoint,
     calibration,
