@@ -44,21 +44,26 @@ function authHeaders(): Record<string, string> {
   return t ? { authorization: `Bearer ${t}` } : {};
 }
 
-/** The cached file for `ref`, if the cache holds it (no request). */
-async function cached(ref: Required<HubRef>): Promise<string | undefined> {
+/** The cached snapshot folder of `repo` at `revision` (a commit, or what refs/ says it is), if any. */
+async function cachedSnapshot(ref: HubRef): Promise<string | undefined> {
   const dir = repoDir(ref.repo);
   const commit = isCommit(ref.revision)
     ? ref.revision
     : (await fs.readFile(path.join(dir, 'refs', ref.revision), 'utf8').catch(() => '')).trim();
-  if (!commit) return undefined;
-  const file = path.join(dir, 'snapshots', commit, ref.file);
-  return (await exists(file)) ? file : undefined;
+  return commit ? path.join(dir, 'snapshots', commit) : undefined;
+}
+
+/** The cached file for `ref`, if the cache holds it (no request). */
+export async function cachedHubFile(ref: Required<HubRef>): Promise<string | undefined> {
+  const snapshot = await cachedSnapshot(ref);
+  const file = snapshot && path.join(snapshot, ref.file);
+  return file && (await exists(file)) ? file : undefined;
 }
 
 /** A local path to `ref`'s file: from the cache, else downloaded into it. */
 export async function hubFile(ref: Required<HubRef>, opts: { refresh?: boolean } = {}): Promise<string> {
   const name = `hf:${ref.repo}${ref.revision === 'main' ? '' : `@${ref.revision}`}/${ref.file}`;
-  const hit = await cached(ref);
+  const hit = await cachedHubFile(ref);
   if (hit && !opts.refresh) return hit;
   if (offline()) {
     if (hit) return hit;
@@ -109,12 +114,8 @@ export async function hubFile(ref: Required<HubRef>, opts: { refresh?: boolean }
 /** The repo's files at `revision`: from the Hub's API, or, offline, from the cached snapshot. */
 export async function listHubFiles(ref: HubRef): Promise<string[]> {
   const snapFiles = async () => {
-    const commit = isCommit(ref.revision)
-      ? ref.revision
-      : (await fs.readFile(path.join(repoDir(ref.repo), 'refs', ref.revision), 'utf8').catch(() => '')).trim();
-    if (!commit) return undefined;
-    const root = path.join(repoDir(ref.repo), 'snapshots', commit);
-    return (await fs.readdir(root, { recursive: true }).catch(() => undefined))?.map((f) => f.toString());
+    const root = await cachedSnapshot(ref);
+    return root && (await fs.readdir(root, { recursive: true }).catch(() => undefined))?.map((f) => f.toString());
   };
   if (offline()) {
     const files = await snapFiles();

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { download, exists, sha256File } from './download.js';
-import { hubCacheDir, hubFile, listHubFiles, parseHubRef, type HubRef } from './hub.js';
+import { cachedHubFile, hubCacheDir, hubFile, listHubFiles, parseHubRef, type HubRef } from './hub.js';
 
 export interface CatalogEntry {
   name: string;
@@ -156,11 +156,7 @@ export function cacheLocations(): { hub: string; convcut: string } {
 export async function cachedCopy(entry: CatalogEntry): Promise<string | undefined> {
   if (entry.source.startsWith('hf:')) {
     const ref = parseHubRef(entry.source.slice(3));
-    const refs = path.join(hubCacheDir(), `models--${ref.repo.replace('/', '--')}`, 'refs', ref.revision);
-    const { readFile } = await import('node:fs/promises');
-    const commit = (await readFile(refs, 'utf8').catch(() => '')).trim();
-    const f = commit && path.join(path.dirname(path.dirname(refs)), 'snapshots', commit, ref.file!);
-    return f && (await exists(f)) ? f : undefined;
+    return cachedHubFile({ ...ref, file: ref.file! });
   }
   const f = path.join(convcutCacheDir(), 'keras', path.basename(entry.source));
   return (await exists(f)) ? f : undefined;
