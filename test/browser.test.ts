@@ -41,6 +41,25 @@ const launch = (gpu: string[] = ['--disable-gpu']) =>
       '--use-fake-ui-for-media-stream',
     ],
   });
+/** The page at `url`, ready, with what it reports kept: uncaught errors, requests off the server, console errors. */
+async function openPage(browser: Browser, url: string) {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const offsite: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
+  });
+  const failed: string[] = [];
+  // Chromium reports a failed favicon fetch only as a console error, not as a response event.
+  page.on('console', (m) => {
+    if (m.type() === 'error') failed.push(`${m.text()} ${m.location().url}`);
+  });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready=true]');
+  return { page, errors, offsite, failed };
+}
+
 const ARTIFACTS = path.join(path.dirname(FIXTURES), '..', 'test-artifacts');
 
 describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
@@ -74,20 +93,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     });
 
   async function uploadAndCompare(browser: Browser, provider: 'wasm' | 'webgpu') {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const offsite: string[] = [];
-    page.on('request', (r) => {
-      if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
-    });
-    const failed: string[] = [];
-    // Chromium reports a failed favicon fetch only as a console error, not as a response event.
-    page.on('console', (m) => {
-      if (m.type() === 'error') failed.push(`${m.text()} ${m.location().url}`);
-    });
-    await page.goto(url);
-    await page.waitForSelector('body[data-ready=true]');
+    const { page, errors, offsite, failed } = await openPage(browser, url);
     expect(await page.textContent('#model-info')).toMatch(/7 expressions/);
     // The server's COOP/COEP headers isolate the page, so onnxruntime-web below runs on threads.
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
@@ -134,15 +140,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page faces', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launch();
     try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      const offsite: string[] = [];
-      page.on('request', (r) => {
-        if (!r.url().startsWith(url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offsite.push(r.url());
-      });
-      await page.goto(url);
-      await page.waitForSelector('body[data-ready=true]');
+      const { page, errors, offsite } = await openPage(browser, url);
       await page.check('#faces');
       const photo = path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
       await page.check('input[name=engine][value=server]');
