@@ -8,6 +8,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Problem } from './dataset.js';
+import { rafdbStem } from './rafdb.js';
 
 export const ATTRIBUTES = {
   gender: ['male', 'female', 'unsure'],
@@ -18,12 +19,6 @@ export type Attribute = keyof typeof ATTRIBUTES;
 export type Attributes = Record<Attribute, number>;
 
 export const manualDir = (root: string): string => path.join(root, 'Annotation', 'manual');
-/** `Image/aligned/test_00001_aligned.jpg` → `test_00001` */
-const stem = (id: string) =>
-  path
-    .basename(id)
-    .replace(/\.[^.]+$/, '')
-    .replace(/_aligned$/, '');
 
 /** Attributes by sample id, for the ids whose file exists; undefined when the folder is absent. */
 export async function readRafAttributes(
@@ -35,7 +30,7 @@ export async function readRafAttributes(
   const byId = new Map<string, Attributes>();
   const problems: Problem[] = [];
   for (const id of ids) {
-    const file = path.join(dir, `${stem(id)}_manu_attri.txt`);
+    const file = path.join(dir, `${rafdbStem(id)}_manu_attri.txt`);
     const text = await fs.readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined) continue;
     const parsed = parseAttributes(text);

@@ -17,6 +17,14 @@ export const RAFDB_LABEL_TO_INDEX = RAF_LABELS.map((name) => RAFDB_CLASSES.index
 export const RAFDB_LABEL_FILE = path.join('EmoLabel', 'list_patition_label.txt');
 
 /** The `basic/` folder under `dir`, if `dir` is (or contains) a RAF-DB basic tree. */
+/** An image's RAF-DB name without folder, extension or `_aligned`: `Image/aligned/test_00001_aligned.jpg` → `test_00001`. */
+export function rafdbStem(id: string): string {
+  return path
+    .basename(id)
+    .replace(/\.[^.]+$/, '')
+    .replace(/_aligned$/, '');
+}
+
 export function findRafdbRoot(dir: string): string | undefined {
   for (const cand of [dir, path.join(dir, 'basic')]) if (existsSync(path.join(cand, RAFDB_LABEL_FILE))) return cand;
   return undefined;

@@ -20,6 +20,7 @@ import { hflip } from '../data/augment.js';
 import { ConvCutModel } from '../infer/convcut-model.js';
 import { loadBaseline, type BaselineName, type Scorer } from './baselines.js';
 import { readRafAttributes } from '../data/rafdb-attributes.js';
+import { rafdbStem } from '../data/rafdb.js';
 import { fairness, type Fairness } from './fairness.js';
 import { softmaxRows } from '../infer/classify.js';
 import {
@@ -235,10 +236,7 @@ async function readSubset(file: string, samples: Sample[]): Promise<{ samples: S
     .split(/\r?\n/)
     .map((l) => l.trim().split(/[\s,]+/)[0]!)
     .filter((l) => l && !l.startsWith('#'));
-  const keys = (id: string) => {
-    const base = path.basename(id);
-    return [id, base, base.replace(/\.[^.]+$/, '').replace(/_aligned$/, '')];
-  };
+  const keys = (id: string) => [id, path.basename(id), rafdbStem(id)];
   const wanted = new Set(names.flatMap((n) => keys(n)));
   const kept = samples.filter((s) => keys(s.id).some((k) => wanted.has(k)));
   const found = new Set(kept.flatMap((s) => keys(s.id)));
