@@ -18,8 +18,7 @@ software adapter Mesa ≥ 25 (Debian 12: mesa-vulkan-drivers from bookworm-backp
     )
     .action(async (o: { json?: boolean }) => {
       const { deviceRecord, describeAdapter, probeAdapter, resolveDevice } = await import('../engine/device.js');
-      const { checkWebGpu } = await import('../engine/ort-session.js');
-      const { ort } = await import('../engine/ort-session.js');
+      const { checkWebGpu, ort } = await import('../engine/ort-session.js');
       const probe = await probeAdapter();
       const auto = await resolveDevice('auto');
       const check = probe.adapter ? await checkWebGpu() : undefined;
