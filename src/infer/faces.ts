@@ -12,7 +12,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { initTf, tf } from '../engine/tfjs-backend.js';
 import type { DecodedImage } from '../data/image.js';
-import { alignFaces, CONFIRM, confirmed, type Box, type DetectedFace } from './face-align.js';
+import { alignFaces, CONFIRM, confirmed, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
@@ -20,7 +20,7 @@ interface FaceApi {
   nets: {
     ssdMobilenetv1: { loadFromDisk(dir: string): Promise<void> };
     tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> };
-    faceLandmark68Net: { loadFromDisk(dir: string): Promise<void> };
+    faceLandmark68Net: { loadFromDisk(dir: string): Promise<void>; detectLandmarks(input: tf.Tensor3D): Promise<unknown> };
     faceExpressionNet: {
       loadFromDisk(dir: string): Promise<void>;
       /** One face crop (H × W × 3, RGB 0..255) → its 7 expression probabilities. */
@@ -73,27 +73,94 @@ function faceApi(): Promise<FaceApi> {
   return loaded;
 }
 
-/**
- * Detect, then align, every face in a photo (file or bytes). `confirm: false` keeps SSD's detections
- * without the second detector's agreement (more false faces: animals).
- */
-export async function detectFaces(
-  input: string | Uint8Array,
-  size: number,
-  opts: { minConfidence?: number; maxFaces?: number; confirm?: boolean } = {},
-): Promise<DetectedFace[]> {
-  const api = await faceApi();
+/** A photo's pixels as they come from a decoder: H × W × 3, RGB, 0..255, one byte each. */
+export interface RgbFrame {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A photo (file or bytes) decoded for the detectors: EXIF orientation applied, sRGB, no alpha. */
+export async function decodePhoto(input: string | Uint8Array): Promise<RgbFrame> {
   const { data, info } = await sharp(input, { limitInputPixels: 100_000_000 })
     .rotate()
     .toColourspace('srgb')
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  const photo: DecodedImage = { data: Float32Array.from(data), width: info.width, height: info.height };
-  const t = tf.tensor3d(data, [info.height, info.width, 3], 'int32');
-  let found;
+  return { data, width: info.width, height: info.height };
+}
+
+export interface DetectOptions {
+  minConfidence?: number;
+  maxFaces?: number;
+  /** false: keep SSD's detections without the second detector's agreement (more false faces: animals). */
+  confirm?: boolean;
+}
+
+/** Detect, then align, every face in a photo (file or bytes). */
+export async function detectFaces(input: string | Uint8Array, size: number, opts: DetectOptions = {}): Promise<DetectedFace[]> {
+  return detectInFrame(await decodePhoto(input), size, opts);
+}
+
+/** Detect, then align, every face in decoded pixels (a photo, or a video frame). */
+export async function detectInFrame(frame: RgbFrame, size: number, opts: DetectOptions = {}): Promise<DetectedFace[]> {
+  return alignFaces(asDecoded(frame), await findFaces(frame, opts), size);
+}
+
+/** A face found in a frame, with its 68 landmarks in frame coordinates (what tracking follows). */
+export interface FrameFace extends DetectedFace {
+  points: Point[];
+}
+
+/** Detect, then align, every face in a frame, keeping the landmarks (video: infer/video/). */
+export async function detectWithLandmarks(frame: RgbFrame, size: number, opts: DetectOptions = {}): Promise<FrameFace[]> {
+  return (await findFaces(frame, opts)).map((f) => withPoints(frame, f, size));
+}
+
+/**
+ * Follow faces into a new frame without the detectors: the 68-point landmark net alone, on each
+ * face's previous box (cropped as face-api crops a detection for its landmarks, so a face that has
+ * not moved gets the same landmarks; `margin` grows the crop on each side). The box moves and
+ * scales as the landmarks did. Used between detections in video; it trusts that each face is still
+ * there, so detection must run again soon.
+ */
+export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: number, margin = 0): Promise<FrameFace[]> {
+  const api = await faceApi();
+  const out: FrameFace[] = [];
+  for (const prev of previous) {
+    const b = prev.box;
+    const x0 = Math.max(0, Math.floor(b.x - margin * b.width));
+    const y0 = Math.max(0, Math.floor(b.y - margin * b.height));
+    const x1 = Math.min(frame.width, Math.ceil(b.x + (1 + margin) * b.width));
+    const y1 = Math.min(frame.height, Math.ceil(b.y + (1 + margin) * b.height));
+    if (x1 - x0 < 8 || y1 - y0 < 8) continue; // moved out of the frame
+    const crop = tf.tidy(() =>
+      tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32').slice([y0, x0, 0], [y1 - y0, x1 - x0, 3]),
+    );
+    try {
+      const lm = (await api.nets.faceLandmark68Net.detectLandmarks(crop)) as { positions: Point[] };
+      const pts = lm.positions.map((p) => ({ x: x0 + p.x, y: y0 + p.y }));
+      const box = { ...carryBox(prev.points, pts, b), score: b.score };
+      out.push(withPoints(frame, { detection: { box, score: b.score }, landmarks: eyesOf(pts), positions: pts }, size));
+    } finally {
+      crop.dispose();
+    }
+  }
+  return out;
+}
+
+interface Point {
+  x: number;
+  y: number;
+}
+type FoundFace = LandmarkedFace & { positions: Point[] };
+
+async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFace[]> {
+  const api = await faceApi();
+  const t = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
   try {
-    found = await api
+    let found: LandmarkedFace[] = await api
       .detectAllFaces(
         t,
         new api.SsdMobilenetv1Options({ minConfidence: opts.minConfidence ?? 0.5, maxResults: opts.maxFaces ?? 50 }),
@@ -106,8 +173,41 @@ export async function detectFaces(
         second.map((d) => d.box),
       );
     }
+    return found.map((f) => ({ ...f, positions: (f.landmarks as unknown as { positions: Point[] }).positions }));
   } finally {
     t.dispose();
   }
-  return alignFaces(photo, found, size);
+}
+
+function withPoints(frame: RgbFrame, f: FoundFace, size: number): FrameFace {
+  const [aligned] = alignFaces(asDecoded(frame), [f], size);
+  return { ...aligned!, points: f.positions.map((p) => ({ x: p.x, y: p.y })) };
+}
+
+/** 68-point layout: points 36–41 are the left eye (in the picture), 42–47 the right. */
+const eyesOf = (pts: Point[]): LandmarkedFace['landmarks'] => ({
+  getLeftEye: () => pts.slice(36, 42),
+  getRightEye: () => pts.slice(42, 48),
+});
+
+/** `box` moved and scaled the way the landmarks moved from `before` to `after` (centre and spread). */
+function carryBox(before: Point[], after: Point[], box: Box): Box {
+  const stats = (pts: Point[]) => {
+    const cx = pts.reduce((a, p) => a + p.x, 0) / pts.length;
+    const cy = pts.reduce((a, p) => a + p.y, 0) / pts.length;
+    const spread = Math.sqrt(pts.reduce((a, p) => a + (p.x - cx) ** 2 + (p.y - cy) ** 2, 0) / pts.length);
+    return { cx, cy, spread };
+  };
+  const p = stats(before);
+  const q = stats(after);
+  const s = q.spread / Math.max(1e-6, p.spread);
+  const bx = box.x + box.width / 2;
+  const by = box.y + box.height / 2;
+  const width = box.width * s;
+  const height = box.height * s;
+  return { x: q.cx + (bx - p.cx) * s - width / 2, y: q.cy + (by - p.cy) * s - height / 2, width, height };
+}
+
+function asDecoded(frame: RgbFrame): DecodedImage {
+  return { data: Float32Array.from(frame.data), width: frame.width, height: frame.height };
 }

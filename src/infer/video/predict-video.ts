@@ -1,0 +1,126 @@
+/**
+ * Expressions in a video, frame by frame, per face: ffmpeg frames → faces (detected every
+ * `detectEvery` frames, followed by their landmarks in between) → tracks → the model → one row per
+ * face per analysed frame. Results are yielded as frames are done, so a long video streams, and the
+ * model classifies frame i while the faces of frame i + 1 are being found.
+ *
+ *   for await (const f of predictVideo(model, 'clip.mp4', { fps: 10 })) console.log(f.time, f.rows);
+ */
+import type { ConvCutModel } from '../convcut-model.js';
+import { decodeImage, type DecodedImage } from '../../data/image.js';
+import { detectWithLandmarks, refitFaces, type FrameFace } from '../faces.js';
+import { readFrames, type FrameOptions, type FrameReader, type VideoFrame } from './ffmpeg.js';
+import { Smoother, type VideoRow } from './summary.js';
+import { frameDifference, thumbnail, Tracker } from './tracker.js';
+
+export interface VideoOptions extends FrameOptions {
+  /** false: classify each whole frame (a video of aligned faces) as track 0. Default true. */
+  faces?: boolean;
+  /** Run the face detectors every k analysed frames; landmarks follow the faces in between. */
+  detectEvery?: number;
+  minConfidence?: number;
+  /** Seconds of exponential smoothing of each track's probabilities in the rows (0: raw). */
+  smooth?: number;
+  /** Seconds a track may go unseen before it ends. */
+  maxAge?: number;
+  /** Mean grey-level difference (0..255, 16×16 thumbnails) above which a frame is a cut. */
+  cutThreshold?: number;
+  /** Called once with the reader, e.g. to show progress from its `info` or to stop it. */
+  onReader?: (r: FrameReader) => void;
+}
+
+export interface FrameResult {
+  file: string;
+  frame: number;
+  time: number;
+  width: number;
+  height: number;
+  rows: VideoRow[];
+  /** The aligned crop of each row's face (what the model saw), same order. */
+  crops: DecodedImage[];
+  /** The video was cut here (every track ended). */
+  cut: boolean;
+}
+
+/** Defaults, measured in BENCHMARKS.md ("Video"). */
+export const VIDEO_DEFAULTS = { detectEvery: 5, minConfidence: 0.5, smooth: 0, maxAge: 1, cutThreshold: 30 };
+
+export async function* predictVideo(model: ConvCutModel, file: string, o: VideoOptions = {}): AsyncGenerator<FrameResult> {
+  const opt = { ...VIDEO_DEFAULTS, ...o };
+  const reader = readFrames(file, o);
+  o.onReader?.(reader);
+  const size = model.config.inputSize;
+  const tracker = new Tracker({ maxAge: opt.maxAge });
+  const smoother = new Smoother(opt.smooth);
+  let faces: FrameFace[] = [];
+  let lastDetect = -Infinity;
+  let prevThumb: Float32Array | undefined;
+  let pending: Promise<FrameResult> | undefined;
+  for await (const frame of reader.frames) {
+    const thumb = thumbnail(frame);
+    const cut = prevThumb !== undefined && frameDifference(thumb, prevThumb) > opt.cutThreshold;
+    prevThumb = thumb;
+    if (cut) tracker.cut();
+    let found: { box: FrameFace['box']; aligned: DecodedImage; points?: FrameFace['points'] }[];
+    if (o.faces === false)
+      found = [
+        { box: { x: 0, y: 0, width: frame.width, height: frame.height, score: 1 }, aligned: await whole(frame, file, size) },
+      ];
+    else {
+      const detect = cut || frame.index - lastDetect >= opt.detectEvery;
+      faces = detect
+        ? await detectWithLandmarks(frame, size, { minConfidence: opt.minConfidence })
+        : await refitFaces(frame, faces, size);
+      if (detect) lastDetect = frame.index;
+      found = faces;
+    }
+    const tracks = tracker.assign(
+      found.map((f) => f.box),
+      frame.time,
+    );
+    const job = classifyFrame(model, file, frame, found, tracks, smoother, cut);
+    if (pending) yield await pending;
+    pending = job;
+  }
+  if (pending) yield await pending;
+}
+
+async function classifyFrame(
+  model: ConvCutModel,
+  file: string,
+  frame: VideoFrame,
+  found: { box: FrameFace['box']; aligned: DecodedImage }[],
+  tracks: number[],
+  smoother: Smoother,
+  cut: boolean,
+): Promise<FrameResult> {
+  const base = { file, frame: frame.index, time: frame.time, width: frame.width, height: frame.height, cut };
+  if (!found.length) return { ...base, rows: [], crops: [] };
+  const s = model.config.inputSize;
+  const batch = new Float32Array(found.length * s * s * 3);
+  found.forEach((f, i) => batch.set(f.aligned.data, i * s * s * 3));
+  const { logits } = await model.run({ data: batch, shape: [found.length, s, s, 3] });
+  const preds = model.classify(logits.data, model.classes.length);
+  const rows = preds.map((p, i) => {
+    const probs = smoother.apply(tracks[i]!, frame.time, p.probabilities);
+    const k = probs.indexOf(Math.max(...probs));
+    const b = found[i]!.box;
+    return {
+      file,
+      time: frame.time,
+      frame: frame.index,
+      track: tracks[i]!,
+      box: { x: b.x, y: b.y, width: b.width, height: b.height },
+      label: model.classes[k]!,
+      score: probs[k]!,
+      probs,
+    };
+  });
+  return { ...base, rows, crops: found.map((f) => f.aligned) };
+}
+
+/** The whole frame resized to the model input exactly as a photo is (data/image.ts). */
+function whole(frame: VideoFrame, file: string, size: number): Promise<DecodedImage> {
+  const origin = `${file}@${frame.time.toFixed(3)}s`;
+  return decodeImage({ kind: 'pixels', width: frame.width, height: frame.height, channels: 3, data: frame.data, origin }, size);
+}
