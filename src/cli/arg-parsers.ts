@@ -25,6 +25,11 @@ export function positiveNumber(value: string): number {
   return numberWhere(value, (n) => n > 0, 'a number > 0');
 }
 
+/** A number ≥ 0 (seconds into a video, smoothing spans). */
+export function nonNegativeNumber(value: string): number {
+  return numberWhere(value, (n) => n >= 0, 'a number ≥ 0');
+}
+
 /** A number in [0, 1) (shares, thresholds). */
 export function fraction(value: string): number {
   return numberWhere(value, (n) => n >= 0 && n < 1, 'a number from 0 up to (not including) 1');

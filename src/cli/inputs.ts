@@ -1,7 +1,8 @@
-/** Expand command-line image arguments: files, folders (recursively) and simple globs (`dir/*.jpg`). */
+/** Expand command-line image and video arguments: files, folders (recursively) and simple globs (`dir/*.jpg`). */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
+import { VIDEO_EXTENSIONS } from '../infer/video/ffmpeg.js';
 
 function globToRegExp(pattern: string): RegExp {
   return new RegExp(
@@ -12,12 +13,17 @@ function globToRegExp(pattern: string): RegExp {
   );
 }
 
+const isMedia = (name: string) => {
+  const ext = path.extname(name).toLowerCase();
+  return IMAGE_EXTENSIONS.has(ext) || VIDEO_EXTENSIONS.has(ext);
+};
+
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...(await walk(p)));
-    else if (IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(p);
+    else if (isMedia(e.name)) out.push(p);
   }
   return out;
 }

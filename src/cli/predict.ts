@@ -3,7 +3,8 @@ import type { Precision } from '../engine/onnx-export.js';
 import type { FaceBox } from '../infer/faces.js';
 import type { DecodedImage } from '../data/image.js';
 import type { DeviceChoice } from '../engine/device.js';
-import { choice, fraction, precisionArg, wholeNumber } from './arg-parsers.js';
+import { choice, fraction, nonNegativeNumber, positiveNumber, precisionArg, wholeNumber } from './arg-parsers.js';
+import { VIDEO_DEFAULTS } from '../infer/video/options.js';
 import { deviceOption } from './device-option.js';
 
 /** Each aligned crop as `<dir>/<image-stem>_face<k>.png` (k from 0, in the order the rows list them). */
@@ -51,14 +52,36 @@ export function registerPredict(program: Command): void {
       .option(
         '--save-crops <dir>',
         'with --faces: write each aligned face as <dir>/<image-stem>_face<k>.png (what the model saw)',
-      ),
+      )
+      .option('--fps <n>', 'video: analyse at most n frames per second (default: every frame)', positiveNumber)
+      .option('--start <s>', 'video: seconds into each video to start at', nonNegativeNumber)
+      .option('--duration <s>', 'video: seconds of each video to analyse', positiveNumber)
+      .option(
+        '--detect-every <k>',
+        'video: run the face detectors every k analysed frames; landmarks follow the faces in between',
+        wholeNumber(1),
+        VIDEO_DEFAULTS.detectEvery,
+      )
+      .option(
+        '--smooth <s>',
+        "video: smooth each track's probabilities in the rows over s seconds (0: raw)",
+        nonNegativeNumber,
+        0,
+      )
+      .option('--report <dir>', 'video: timelines per face track (PNG/SVG), thumbnails, summary.json, rows.csv and index.html'),
   )
     .addHelpText(
       'after',
       '\nImages are expected to be face crops (like RAF-DB aligned faces); they are resized to the model input.\n' +
         'Unreadable images are reported on stderr and skipped.\n\nExamples:\n' +
         '  convcut predict -m runs/raf/best.safetensors face.jpg\n  convcut predict -m model.onnx photos/ --format csv > predictions.csv\n' +
-        '  convcut predict -m model.onnx group-photo.jpg --faces --format json\n',
+        '  convcut predict -m model.onnx group-photo.jpg --faces --format json\n' +
+        '\nVideo (any file ffmpeg reads; ffmpeg must be installed): one row per face per analysed frame,\n' +
+        'file,time,frame,track,x,y,width,height,label,score,p_<class>… — CSV, or JSON Lines with --format json —\n' +
+        'written as frames are done (Ctrl-C keeps them); the table format prints a summary per face track.\n' +
+        'Each face keeps one track id while it stays in view; a cut in the video starts new tracks.\n' +
+        '  convcut predict -m model.onnx interview.mp4 --faces --fps 10 --format csv > rows.csv\n' +
+        '  convcut predict -m model.onnx clip.mp4 --faces --precision int8 --report clip-report\n',
     )
     .action(
       async (
@@ -73,6 +96,12 @@ export function registerPredict(program: Command): void {
           precision: Precision;
           device?: DeviceChoice;
           saveCrops?: string;
+          fps?: number;
+          start?: number;
+          duration?: number;
+          detectEvery: number;
+          smooth: number;
+          report?: string;
         },
       ) => {
         const { expandInputs } = await import('./inputs.js');
@@ -83,6 +112,17 @@ export function registerPredict(program: Command): void {
         const device = await announceDevice(o.device);
         const files = await expandInputs(inputs);
         const model = await ConvCutModel.load(o.model, { precision: o.precision, device });
+        const { isVideoFile } = await import('../infer/video/ffmpeg.js');
+        if (files.some(isVideoFile)) {
+          if (o.saveCrops)
+            throw new Error('--save-crops is for photos; for videos use --report <dir> (a thumbnail per face track)');
+          const { predictVideos } = await import('./predict-video.js');
+          process.exitCode = await predictVideos(model, files, { ...o, faces: !!o.faces, summarySmooth: 0.5 });
+          await model.dispose();
+          return;
+        }
+        const videoOnly = (['fps', 'start', 'duration', 'report'] as const).find((k) => o[k] !== undefined);
+        if (videoOnly) throw new Error(`--${videoOnly} is for videos, and none of the inputs is one`);
         const k = o.topK;
         const rows: {
           file: string;

@@ -206,3 +206,21 @@ export function comparisonSpec(rows: { name: string; accuracy: number; low: numb
     ],
   } as TopLevelSpec;
 }
+
+/** One face track's expression probabilities over time (smoothed as the summary is), a line per class. */
+export function timelineSpec(points: { time: number; probs: number[] }[], classes: string[], title: string): TopLevelSpec {
+  const values = points.flatMap((p) => classes.map((c, i) => ({ time: p.time, expression: c, p: p.probs[i] })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: 560,
+    height: 200,
+    mark: { type: 'line', interpolate: 'monotone' },
+    encoding: {
+      x: { field: 'time', type: 'quantitative', title: 'time (s)' },
+      y: { field: 'p', type: 'quantitative', scale: { domain: [0, 1] }, title: 'probability' },
+      color: { field: 'expression', type: 'nominal', sort: classes, scale: { scheme: 'tableau10' } },
+    },
+  };
+}

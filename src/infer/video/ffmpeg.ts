@@ -106,7 +106,7 @@ export function readFrames(file: string, o: FrameOptions = {}): FrameReader {
   // never a duplicated frame (ffmpeg's fps filter would duplicate up to the rate asked for).
   if (o.fps) filters.push(`select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${0.999 / o.fps})'`);
   filters.push('showinfo');
-  const args = ['-hide_banner', '-nostats', '-nostdin'];
+  const args = ['-hide_banner', '-nostats', '-nostdin', '-loglevel', 'level+info'];
   if (o.start) args.push('-ss', String(o.start));
   if (o.duration) args.push('-t', String(o.duration));
   args.push('-i', file, '-an', '-sn', '-vf', filters.join(','), ...passthrough, '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1');
@@ -160,23 +160,28 @@ export function readFrames(file: string, o: FrameOptions = {}): FrameReader {
 
 const INFO_DURATION = /^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)/;
 const INFO_FPS = /^\s*Stream #\d+:\d+.*Video:.*?, (\d+(?:\.\d+)?) fps/;
-const SHOWINFO = /\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.e+-]+)/;
-// Lines that are ffmpeg narrating, not complaining.
-const CHATTER =
-  /^(\s|Input #|Output #|Stream mapping|Press \[q\]|\[Parsed_showinfo|frame=|video:|\s*(Metadata|Duration|Stream|encoder|handler_name|vendor_id|major_brand|minor_version|compatible_brands|creation_time|Side data|displaymatrix|title|comment|artist|date|language)\b)/;
+const SHOWINFO = /^n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.e+-]+)/;
+// `-loglevel level+info` lines: "[<component> @ 0x…] [<level>] <message>", the component optional.
+const LOG_LINE = /^((?:\[[^\]]* @ 0x[0-9a-f]+\] )*)\[(\w+)\] ?(.*)$/;
 
 function readLogLine(line: string, info: VideoInfo, times: number[], problems: string[], headerRead: () => void): void {
-  const st = SHOWINFO.exec(line);
-  if (st) {
-    times.push(Number(st[1]));
+  const m = LOG_LINE.exec(line);
+  if (!m) return;
+  const [, component = '', level, text = ''] = m;
+  if (component.includes('Parsed_showinfo')) {
+    const st = SHOWINFO.exec(text);
+    if (st) times.push(Number(st[1]));
     return;
   }
-  const d = INFO_DURATION.exec(line);
+  if (level === 'error' || level === 'fatal' || level === 'panic') {
+    if (problems.length < 20) problems.push(text.trim());
+    return;
+  }
+  const d = INFO_DURATION.exec(text);
   if (d) info.duration = Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]);
-  const f = INFO_FPS.exec(line);
+  const f = INFO_FPS.exec(text);
   if (f && info.fps === undefined) info.fps = Number(f[1]);
-  if (/^Output #0|^Stream mapping/.test(line)) headerRead();
-  if (line.trim() && !CHATTER.test(line) && problems.length < 20) problems.push(line.trim());
+  if (/^Output #0|^Stream mapping/.test(text)) headerRead();
 }
 
 async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | undefined> {

@@ -9,25 +9,12 @@
 import type { ConvCutModel } from '../convcut-model.js';
 import { decodeImage, type DecodedImage } from '../../data/image.js';
 import { detectWithLandmarks, refitFaces, type FrameFace } from '../faces.js';
-import { readFrames, type FrameOptions, type FrameReader, type VideoFrame } from './ffmpeg.js';
+import { readFrames, type VideoFrame } from './ffmpeg.js';
+import { VIDEO_DEFAULTS, type VideoOptions } from './options.js';
+
+export { VIDEO_DEFAULTS, type VideoOptions } from './options.js';
 import { Smoother, type VideoRow } from './summary.js';
 import { frameDifference, thumbnail, Tracker } from './tracker.js';
-
-export interface VideoOptions extends FrameOptions {
-  /** false: classify each whole frame (a video of aligned faces) as track 0. Default true. */
-  faces?: boolean;
-  /** Run the face detectors every k analysed frames; landmarks follow the faces in between. */
-  detectEvery?: number;
-  minConfidence?: number;
-  /** Seconds of exponential smoothing of each track's probabilities in the rows (0: raw). */
-  smooth?: number;
-  /** Seconds a track may go unseen before it ends. */
-  maxAge?: number;
-  /** Mean grey-level difference (0..255, 16×16 thumbnails) above which a frame is a cut. */
-  cutThreshold?: number;
-  /** Called once with the reader, e.g. to show progress from its `info` or to stop it. */
-  onReader?: (r: FrameReader) => void;
-}
 
 export interface FrameResult {
   file: string;
@@ -41,9 +28,6 @@ export interface FrameResult {
   /** The video was cut here (every track ended). */
   cut: boolean;
 }
-
-/** Defaults, measured in BENCHMARKS.md ("Video"). */
-export const VIDEO_DEFAULTS = { detectEvery: 5, minConfidence: 0.5, smooth: 0, maxAge: 1, cutThreshold: 30 };
 
 export async function* predictVideo(model: ConvCutModel, file: string, o: VideoOptions = {}): AsyncGenerator<FrameResult> {
   const opt = { ...VIDEO_DEFAULTS, ...o };

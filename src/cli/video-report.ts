@@ -1,0 +1,89 @@
+/**
+ * `predict --report <dir>` for videos: per track a timeline of expression probabilities (PNG and
+ * SVG), a thumbnail (the largest aligned face of the track), summary.json, rows.csv, and an HTML
+ * page tying them together. Every file is written atomically.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { DecodedImage } from '../data/image.js';
+import { renderSpec, timelineSpec } from '../eval/plots.js';
+import { Smoother, type TrackSummary, type VideoRow } from '../infer/video/summary.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { csvHeader, csvRow } from './predict-video.js';
+
+interface VideoResult {
+  file: string;
+  rows: VideoRow[];
+  summary: TrackSummary[];
+  problems: string[];
+}
+
+export async function writeVideoReport(
+  dir: string,
+  results: VideoResult[],
+  classes: string[],
+  thumbs: Map<string, Map<number, { crop: DecodedImage }>>,
+  smooth = 0.5,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const sections: string[] = [];
+  for (const [n, r] of results.entries()) {
+    const stem = `${n}_${path.basename(r.file, path.extname(r.file)).replace(/[^\w.-]+/g, '_')}`;
+    const tracks: string[] = [];
+    for (const s of r.summary) {
+      const name = `${stem}_track${s.track}`;
+      const smoother = new Smoother(smooth);
+      const points = r.rows
+        .filter((x) => x.track === s.track)
+        .map((x) => ({ time: x.time, probs: smoother.apply(s.track, x.time, x.probs) }));
+      const { svg, png } = await renderSpec(timelineSpec(points, classes, `${path.basename(r.file)} — track ${s.track}`));
+      await writeFileAtomic(path.join(dir, `${name}_timeline.svg`), svg);
+      await writeFileAtomic(path.join(dir, `${name}_timeline.png`), png);
+      const crop = thumbs.get(r.file)?.get(s.track)?.crop;
+      if (crop) await writeFileAtomic(path.join(dir, `${name}.png`), await toPng(crop));
+      tracks.push(trackHtml(name, s, !!crop));
+    }
+    const note = r.problems.length ? `<p class="warn">ffmpeg: ${esc(r.problems.at(-1)!)}</p>` : '';
+    sections.push(`<h2>${esc(r.file)}</h2>${note}${tracks.join('\n') || '<p>No face found.</p>'}`);
+  }
+  const summary = results.map((r) => ({ file: r.file, tracks: r.summary, problems: r.problems }));
+  await writeFileAtomic(path.join(dir, 'summary.json'), JSON.stringify({ classes, smooth, videos: summary }, null, 1));
+  await writeFileAtomic(
+    path.join(dir, 'rows.csv'),
+    [csvHeader(classes), ...results.flatMap((r) => r.rows.map(csvRow))].join('\n') + '\n',
+  );
+  await writeFileAtomic(path.join(dir, 'index.html'), page(sections.join('\n')));
+}
+
+function trackHtml(name: string, s: TrackSummary, thumb: boolean): string {
+  const shares = Object.entries(s.share)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${esc(k)} ${(100 * v).toFixed(0)} %`)
+    .join(', ');
+  const onsets = s.onsets.map((o) => `${o.time.toFixed(2)} s ${esc(o.label)}`).join(' → ');
+  return `<div class="track">${thumb ? `<img class="thumb" src="${name}.png" alt="track ${s.track}">` : ''}
+<div><h3>Track ${s.track}: mostly ${esc(s.dominant)}</h3>
+<p>${s.start.toFixed(2)}–${s.end.toFixed(2)} s, ${s.frames} frames. Time per expression: ${shares}.</p>
+<p>Changes: ${onsets}</p>
+<img src="${name}_timeline.svg" alt="expression probabilities over time, track ${s.track}"></div></div>`;
+}
+
+async function toPng(c: DecodedImage): Promise<Buffer> {
+  return sharp(Buffer.from(Uint8Array.from(c.data, (v) => Math.round(v))), {
+    raw: { width: c.width, height: c.height, channels: 3 },
+  })
+    .png()
+    .toBuffer();
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const page = (body: string) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>convcut — expressions over time</title>
+<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:1000px}.track{display:flex;gap:1em;margin:1em 0}
+.thumb{width:112px;height:112px;image-rendering:pixelated}.warn{color:#a40}</style></head>
+<body><h1>Expressions over time</h1><p>Probabilities smoothed per track; rows.csv has the raw rows, summary.json the summaries.</p>
+${body}</body></html>
+`;
