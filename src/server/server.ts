@@ -15,6 +15,7 @@ import sharp, { type Metadata } from 'sharp';
 import { decodeImage, type DecodedImage } from '../data/image.js';
 import { classify } from '../infer/classify.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
+import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
 
 export interface ServerOptions {
@@ -123,6 +124,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     backbone: model.config.backbone.size,
     cut: model.config.cut,
     normalisation: 'ImageNet mean/std inside the model; input RGB 0..255, NHWC float32',
+    /** How an image becomes the input (infer/processor.ts): the page resizes by it as Node does. */
+    processor: processorFor(model.config),
   };
 
   app.get('/healthz', async () => ({ status: 'ok', queue: batcher.pending }));

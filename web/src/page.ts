@@ -5,6 +5,7 @@
  */
 import { ort } from './main.js';
 import { classifyLogits, type Prediction } from '../../src/infer/classify.js';
+import { checkProcessor, preprocess, type ImageProcessor } from '../../src/infer/processor.js';
 
 interface ModelInfo {
   id: string;
@@ -12,6 +13,8 @@ interface ModelInfo {
   inputSize: number;
   attention: string;
   temperature: number;
+  /** How an image becomes the model's input: the server's, carried out here as Node does it. */
+  processor: ImageProcessor;
 }
 interface Face {
   box: { x: number; y: number; width: number; height: number };
@@ -26,6 +29,8 @@ const ctx = canvas.getContext('2d')!;
 const status = $('status');
 const results = $('results');
 let info: ModelInfo;
+/** The server's processor, or why this page cannot carry it out (then only the server can run the model). */
+let processor: ImageProcessor | Error;
 let session: Promise<ort.InferenceSession> | undefined;
 let current: ImageBitmap | HTMLVideoElement | undefined;
 
@@ -66,18 +71,17 @@ function getSession(): Promise<ort.InferenceSession> {
   return session;
 }
 
-/** The whole image, resized to the model input (bilinear), as NHWC float32 RGB 0..255. */
+/**
+ * The whole image → the model input, by the server's processor: the browser decodes (and orients),
+ * the resize is libvips' own arithmetic (src/infer/resize.ts), so the pixels are those Node feeds
+ * the model (a canvas's drawImage resize is not: test/browser.test.ts measures both).
+ */
 function toInput(src: CanvasImageSource, w: number, h: number): Float32Array {
-  const n = info.inputSize;
-  const c = new OffscreenCanvas(n, n);
+  if (processor instanceof Error) throw processor;
+  const c = new OffscreenCanvas(w, h);
   const g = c.getContext('2d')!;
-  g.imageSmoothingEnabled = true;
-  g.imageSmoothingQuality = 'medium';
-  g.drawImage(src, 0, 0, w, h, 0, 0, n, n);
-  const px = g.getImageData(0, 0, n, n).data;
-  const out = new Float32Array(n * n * 3);
-  for (let i = 0; i < n * n; i++) for (let k = 0; k < 3; k++) out[i * 3 + k] = px[i * 4 + k]!;
-  return out;
+  g.drawImage(src, 0, 0, w, h);
+  return preprocess(processor, { data: g.getImageData(0, 0, w, h).data, width: w, height: h, channels: 4 });
 }
 
 async function predictInBrowser(src: CanvasImageSource, w: number, h: number): Promise<Face[]> {
@@ -231,6 +235,12 @@ for (const r of document.querySelectorAll('input[name=engine]'))
 
 (async () => {
   info = await (await fetch('/v1/model')).json();
+  try {
+    processor = checkProcessor(info.processor);
+  } catch (e) {
+    processor = e as Error;
+    status.textContent = `in-browser inference unavailable: ${processor.message}`;
+  }
   $('model-info').textContent =
     `${info.classes.length} expressions (${info.classes.join(', ')}), ${info.inputSize}×${info.inputSize} input, ${info.attention} attention`;
   document.body.dataset.ready = 'true';
