@@ -15,6 +15,7 @@ export interface VideoCliOptions extends VideoOptions {
 
 export async function predictVideos(model: ConvCutModel, files: string[], o: VideoCliOptions): Promise<number> {
   const { predictVideo } = await import('../infer/video/predict-video.js');
+  (await import('../infer/video/ffmpeg.js')).findFfmpeg(); // no ffmpeg: one line saying how to get it, before any work
   const { summarise } = await import('../infer/video/summary.js');
   const classes = model.classes;
   const write = (s: string) => process.stdout.write(s);
@@ -69,7 +70,6 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
         bar?.stop();
         console.error(`skipped ${file}: ${(e as Error).message}`);
         failed++;
-        if ((e as Error).name === 'FfmpegMissingError' || /ffmpeg is needed/.test((e as Error).message)) throw e;
         continue;
       }
       bar?.stop();
