@@ -39,13 +39,14 @@ function warp(img: DecodedImage, inv: (x: number, y: number) => [number, number]
  * +0.5; coordinates clamped to the border). Used for augmentation and for face alignment.
  */
 export function affineSample(
-  img: DecodedImage,
+  img: { width: number; height: number; data: ArrayLike<number> },
   outW: number,
   outH: number,
   inv: (x: number, y: number) => [number, number],
 ): DecodedImage {
   const { width: w, height: h, data } = img;
   const out = new Float32Array(outW * outH * 3);
+  // Written out by hand (no per-pixel arrays): it runs per video frame and per training image.
   for (let y = 0; y < outH; y++)
     for (let x = 0; x < outW; x++) {
       const [sx, sy] = inv(x + 0.5, y + 0.5);
@@ -55,19 +56,27 @@ export function affineSample(
       const y0 = Math.floor(fy);
       const ax = fx - x0;
       const ay = fy - y0;
+      const w00 = (1 - ax) * (1 - ay);
+      const w10 = ax * (1 - ay);
+      const w01 = (1 - ax) * ay;
+      const w11 = ax * ay;
+      const px0 = Math.min(w - 1, Math.max(0, x0));
+      const px1 = Math.min(w - 1, Math.max(0, x0 + 1));
+      const py0 = Math.min(h - 1, Math.max(0, y0));
+      const py1 = Math.min(h - 1, Math.max(0, y0 + 1));
+      const i00 = (py0 * w + px0) * 3;
+      const i10 = (py0 * w + px1) * 3;
+      const i01 = (py1 * w + px0) * 3;
+      const i11 = (py1 * w + px1) * 3;
+      const o = (y * outW + x) * 3;
       for (let c = 0; c < 3; c++) {
+        // Same terms in the same order as before, so results are bit-identical.
         let v = 0;
-        for (const [dx, dy, wgt] of [
-          [0, 0, (1 - ax) * (1 - ay)],
-          [1, 0, ax * (1 - ay)],
-          [0, 1, (1 - ax) * ay],
-          [1, 1, ax * ay],
-        ] as const) {
-          const px = Math.min(w - 1, Math.max(0, x0 + dx));
-          const py = Math.min(h - 1, Math.max(0, y0 + dy));
-          v += wgt * data[(py * w + px) * 3 + c]!;
-        }
-        out[(y * outW + x) * 3 + c] = v;
+        v += w00 * data[i00 + c]!;
+        v += w10 * data[i10 + c]!;
+        v += w01 * data[i01 + c]!;
+        v += w11 * data[i11 + c]!;
+        out[o + c] = v;
       }
     }
   return { width: outW, height: outH, data: out };

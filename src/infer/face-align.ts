@@ -52,7 +52,11 @@ const mean = (pts: { x: number; y: number }[]) => ({
 });
 
 /** Each face aligned into a `size`×`size` crop of `photo`, left to right. */
-export function alignFaces(photo: DecodedImage, faces: LandmarkedFace[], size: number): DetectedFace[] {
+export function alignFaces(
+  photo: { width: number; height: number; data: ArrayLike<number> },
+  faces: LandmarkedFace[],
+  size: number,
+): DetectedFace[] {
   return faces
     .map((f) => {
       const l = mean(f.landmarks.getLeftEye());

@@ -11,7 +11,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import { initTf, tf } from '../engine/tfjs-backend.js';
-import type { DecodedImage } from '../data/image.js';
 import { alignFaces, CONFIRM, confirmed, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
@@ -105,7 +104,7 @@ export async function detectFaces(input: string | Uint8Array, size: number, opts
 
 /** Detect, then align, every face in decoded pixels (a photo, or a video frame). */
 export async function detectInFrame(frame: RgbFrame, size: number, opts: DetectOptions = {}): Promise<DetectedFace[]> {
-  return alignFaces(asDecoded(frame), await findFaces(frame, opts), size);
+  return alignFaces(frame, await findFaces(frame, opts), size);
 }
 
 /** A face found in a frame, with its 68 landmarks in frame coordinates (what tracking follows). */
@@ -180,7 +179,7 @@ async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFac
 }
 
 function withPoints(frame: RgbFrame, f: FoundFace, size: number): FrameFace {
-  const [aligned] = alignFaces(asDecoded(frame), [f], size);
+  const [aligned] = alignFaces(frame, [f], size);
   return { ...aligned!, points: f.positions.map((p) => ({ x: p.x, y: p.y })) };
 }
 
@@ -206,8 +205,4 @@ function carryBox(before: Point[], after: Point[], box: Box): Box {
   const width = box.width * s;
   const height = box.height * s;
   return { x: q.cx + (bx - p.cx) * s - width / 2, y: q.cy + (by - p.cy) * s - height / 2, width, height };
-}
-
-function asDecoded(frame: RgbFrame): DecodedImage {
-  return { data: Float32Array.from(frame.data), width: frame.width, height: frame.height };
 }
