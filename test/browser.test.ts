@@ -3,14 +3,17 @@
  * image, see the labels; the in-browser path (onnxruntime-web) gives the server's top-1.
  * Needs `npm run build:web` (npm test does it) and /usr/bin/chromium (.ci/run installs it).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { paramSpecs } from '../src/engine/describe.js';
+import { decodeImage } from '../src/data/image.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { checkProcessor, preprocess } from '../src/infer/processor.js';
+import { makeConfig } from '../src/model/config.js';
 import { buildServer, DEFAULT_WEB_DIR } from '../src/server/server.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { FIXTURES, smallConfig } from './helpers.js';
@@ -60,6 +63,7 @@ async function openPage(browser: Browser, url: string) {
   return { page, errors, offsite, failed };
 }
 
+const FACE_API_DEMO = path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo');
 const ARTIFACTS = path.join(path.dirname(FIXTURES), '..', 'test-artifacts');
 
 describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
@@ -98,11 +102,13 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     // The server's COOP/COEP headers isolate the page, so onnxruntime-web below runs on threads.
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
 
-    // an image at the model's input size, so both paths see identical pixels
+    // an image larger than the model's input: the page resizes it by the server's processor, so
+    // both paths see identical pixels (the probabilities are compared below)
     const img = path.join(ARTIFACTS, `upload-${provider}.png`);
-    const raw = Buffer.alloc(112 * 112 * 3);
+    const [w, h] = [151, 131];
+    const raw = Buffer.alloc(w * h * 3);
     for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + (i >> 7) * 11) % 256;
-    await sharp(raw, { raw: { width: 112, height: 112, channels: 3 } })
+    await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
       .png()
       .toFile(img);
 
@@ -110,6 +116,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     await page.setInputFiles('#file', img);
     await page.waitForSelector('body[data-state=done]');
     const serverLabel = await page.textContent('.face .label');
+    const serverBars = await bars(page);
     expect(cfgClasses()).toContain(serverLabel);
     expect(await page.locator('.bar').count()).toBe(7);
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-server.png'), fullPage: true });
@@ -124,6 +131,8 @@ describe.skipIf(!existsSync(CHROMIUM))('web page in Chromium', () => {
     expect(await page.getAttribute('body', 'data-provider')).toBe(provider);
     expect(await page.textContent('#status')).toMatch(new RegExp(`^browser \\(${provider}\\): \\d+ ms$`));
     expect(browserLabel).toBe(serverLabel);
+    const browserBars = await bars(page);
+    for (const [label, p] of serverBars) expect(Math.abs(browserBars.get(label)! - p), label).toBeLessThanOrEqual(0.15);
     const [lib] = await model.predict([img]);
     expect(serverLabel).toBe(lib!.label);
     expect(errors).toEqual([]);
@@ -197,3 +206,94 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
 function cfgClasses(): string[] {
   return smallConfig().head.classes;
 }
+
+/** The page's probability bars: class → percent shown. */
+async function bars(page: Page): Promise<Map<string, number>> {
+  const rows = await page
+    .locator('.bar')
+    .evaluateAll((els) => els.map((e) => [e.children[0]!.textContent!, e.children[2]!.textContent!]));
+  return new Map(rows.map(([label, pct]) => [label!, Number.parseFloat(pct!)]));
+}
+
+/** Mean and max |a − b| over two equally long pixel arrays. */
+function pixelDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mean: number } {
+  expect(a.length).toBe(b.length);
+  let [max, sum] = [0, 0];
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.length };
+}
+
+/** sharp's resize of the fully decoded file: a pipeline colourspace turns its JPEG shrink-on-load off. */
+async function sharpNoPreShrink(file: string, size: number): Promise<Uint8Array> {
+  return sharp(file)
+    .pipelineColourspace('srgb')
+    .rotate()
+    .toColourspace('srgb')
+    .removeAlpha()
+    .resize(size, size, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('web page model input', () => {
+  it("is Node's input on a real photo (the processor's resize), where a canvas drawImage resize is not", async () => {
+    const cfg = makeConfig({ backbone: 'test' }); // 224 px, as every real model
+    const model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 24));
+    const app = await buildServer(model);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launch();
+    try {
+      const { page } = await openPage(browser, url);
+      const info = await page.evaluate(async () => (await fetch('/v1/model')).json());
+      const processor = checkProcessor(info.processor);
+      for (const file of ['/usr/lib/python3/dist-packages/skimage/data/astronaut.png', path.join(FACE_API_DEMO, 'sample1.jpg')]) {
+        // Decoded by Chromium as the page decodes; resized there by canvas (what the page did), and here by the processor.
+        const got = await page.evaluate(
+          async ([b64, n]) => {
+            const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+            const bmp = await createImageBitmap(new Blob([bytes]), { imageOrientation: 'from-image' });
+            const full = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d')!;
+            full.drawImage(bmp, 0, 0);
+            const small = new OffscreenCanvas(n, n).getContext('2d')!;
+            small.imageSmoothingEnabled = true;
+            small.imageSmoothingQuality = 'medium';
+            small.drawImage(bmp, 0, 0, bmp.width, bmp.height, 0, 0, n, n);
+            const b = (px: Uint8ClampedArray) => Array.from(px, (v) => String.fromCharCode(v)).join('');
+            return {
+              w: bmp.width,
+              h: bmp.height,
+              full: btoa(b(full.getImageData(0, 0, bmp.width, bmp.height).data)),
+              canvas: btoa(b(small.getImageData(0, 0, n, n).data)),
+            };
+          },
+          [readFileSync(file).toString('base64'), processor.size] as const,
+        );
+        const rgba = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+        const node = (await decodeImage(file, processor.size)).data;
+        const oursInput = preprocess(processor, { data: rgba(got.full), width: got.w, height: got.h, channels: 4 });
+        const ours = pixelDiff(oursInput, node);
+        const canvasRgba = rgba(got.canvas);
+        const canvas = pixelDiff(
+          Float32Array.from({ length: node.length }, (_, i) => canvasRgba[Math.floor(i / 3) * 4 + (i % 3)]!),
+          node,
+        );
+        console.log(
+          `${path.basename(file)}: page's input vs Node's: processor max ${ours.max} mean ${ours.mean.toFixed(3)}; canvas max ${canvas.max} mean ${canvas.mean.toFixed(3)}`,
+        );
+        if (file.endsWith('.png'))
+          expect(ours).toEqual({ max: 0, mean: 0 }); // a lossless decode: the same pixels
+        // A large JPEG: what differs is sharp's shrink-on-load (decoding at 1/2–1/8 scale); without it, the same pixels.
+        else expect(pixelDiff(oursInput, await sharpNoPreShrink(file, processor.size))).toEqual({ max: 0, mean: 0 });
+        expect(ours.mean).toBeLessThan(canvas.mean / 2);
+      }
+    } finally {
+      await browser.close();
+      await app.close();
+      await model.dispose();
+    }
+  }, 120_000);
+});
