@@ -13,7 +13,6 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import sharp, { type Metadata } from 'sharp';
 import { decodeImage, type DecodedImage } from '../data/image.js';
-import { classify } from '../infer/classify.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
@@ -223,7 +222,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       }
       const results = await Promise.all(
         crops.map(async (c) => {
-          const { label, score, top } = classify(await batcher.classify(c.image), model.classes, k);
+          const { label, score, top } = await batcher.predict(c.image, k);
           return { box: c.box, label, score, top };
         }),
       );
