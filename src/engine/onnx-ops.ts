@@ -16,7 +16,7 @@
  */
 import path from 'node:path';
 import type { ConvOptions, DepthwiseOptions, Init, Ops, Padding } from '../model/ops.js';
-import { convOutSize, samePadding } from '../model/ops.js';
+import { patchLayout, samePadding } from '../model/ops.js';
 import { numel, transposeData, type WeightTensor, type Weights } from '../weights/weight-map.js';
 import { onnx, OnnxGraph, type V } from './onnx-graph.js';
 
@@ -168,18 +168,17 @@ export class OnnxOps implements Ops<OnnxTensor> {
   }
 
   /**
-   * A kernel = stride conv's input cut into its non-overlapping patches, NHWC:
-   * (N, ho, wo, k·k, C), patch elements in (kh, kw) order, as HWIO kernels flatten.
+   * A kernel = stride conv's input cut into its non-overlapping patches as the model declares them
+   * (model/ops.ts patchLayout): NHWC (N, ho, wo, k·k, C), patch elements in the declared order.
    */
   private patches(x: OnnxTensor, k: number, padding: Padding): V {
-    const [, h, w, c] = x.shape as [number, number, number, number];
-    const ho = convOutSize(h, k, k, padding);
-    const wo = convOutSize(w, k, k, padding);
-    const [t, l, b, r] = this.pads(x, k, k, padding);
-    const padded = this.g.padSpatial(this.as(x, 'nhwc'), [t!, l!, b!, r!]);
-    const cropped = this.g.cropSpatial(padded, ho * k, wo * k);
-    const rows = this.g.reshape(cropped, [-1, ho, k, wo, k, c]);
-    return this.g.reshape(this.g.transpose(rows, [0, 1, 3, 2, 4, 5]), [-1, ho, wo, k * k, c]);
+    const c = x.shape[3]!;
+    const { pads, grid, covered, order } = patchLayout(x.shape, k, padding);
+    const [ho, wo] = grid;
+    const padded = this.g.padSpatial(this.as(x, 'nhwc'), pads);
+    const rows = this.g.reshape(this.g.cropSpatial(padded, ...covered), [-1, ho, k, wo, k, c]);
+    const axis = { kh: 2, kw: 4 }; // of (N, ho, kh, wo, kw, C)
+    return this.g.reshape(this.g.transpose(rows, [0, 1, 3, ...order.map((a) => axis[a]), 5]), [-1, ho, wo, k * k, c]);
   }
 
   conv2d(x: OnnxTensor, name: string, o: ConvOptions): OnnxTensor {

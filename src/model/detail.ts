@@ -6,6 +6,10 @@
  * A Keras SeparableConv2D is a depthwise conv (multiplier 1, no bias), then a 1×1 pointwise conv
  * with bias, then the activation. The 1×1 conv is written as `dense` over channels (identical, and
  * a plain matrix product in both engines).
+ *
+ * How each kernel = stride conv cuts its input into patches (padding, output grid, the order of a
+ * patch's elements) is declared once, by `patchLayout` in ops.ts; engines that compute the block
+ * as patches (the training graph's Gemm form, onnx-ops.ts) take it from there.
  */
 import type { Ops, Padding } from './ops.js';
 

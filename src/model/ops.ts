@@ -107,3 +107,27 @@ export function convOutSize(n: number, k: number, s: number, padding: Padding): 
   }
   return out;
 }
+
+/**
+ * How a kernel = stride convolution (the Detail Extraction Block's) cuts its input into
+ * non-overlapping patches, declared here so engines take it from the model instead of re-deriving it.
+ */
+export interface PatchLayout {
+  kernel: number;
+  /** Zeros added before cutting: [top, left, bottom, right] (TensorFlow 'same', extra at the end). */
+  pads: [number, number, number, number];
+  /** The output grid: patches down and across. */
+  grid: [number, number];
+  /** The padded input's rows and columns that patches cover (the rest is dropped, as 'valid' drops it). */
+  covered: [number, number];
+  /** A patch's k·k elements in this order, the faster axis last: (kh, kw), as HWIO kernels flatten. */
+  order: readonly ['kh', 'kw'];
+}
+
+export function patchLayout(inputShape: readonly number[], kernel: number, padding: Padding): PatchLayout {
+  const [, h, w] = inputShape as [number, number, number];
+  const [top, bottom] = padding === 'same' ? samePadding(h, kernel, kernel) : [0, 0];
+  const [left, right] = padding === 'same' ? samePadding(w, kernel, kernel) : [0, 0];
+  const grid: [number, number] = [convOutSize(h, kernel, kernel, padding), convOutSize(w, kernel, kernel, padding)];
+  return { kernel, pads: [top, left, bottom, right], grid, covered: [grid[0] * kernel, grid[1] * kernel], order: ['kh', 'kw'] };
+}
