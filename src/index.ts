@@ -21,3 +21,5 @@ export { loadPretrained } from './weights/load-pretrained.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './weights/checkpoint.js';
 export { initWeights, type Weights } from './weights/weight-map.js';
 export { decodeImage } from './data/image.js';
+export { predictVideo, type FrameResult, type VideoOptions } from './infer/video/predict-video.js';
+export { summarise, type TrackSummary, type VideoRow } from './infer/video/summary.js';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import { initTf, tf } from '../engine/tfjs-backend.js';
-import { alignFaces, CONFIRM, confirmed, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
+import { alignFaces, CONFIRM, confirmed, iou, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
@@ -95,6 +95,12 @@ export interface DetectOptions {
   maxFaces?: number;
   /** false: keep SSD's detections without the second detector's agreement (more false faces: animals). */
   confirm?: boolean;
+  /**
+   * Faces already confirmed (video: the tracked faces of the frame before). A detection overlapping
+   * one by IoU ≥ 0.5 needs no second confirmation, and when every detection does, the second
+   * detector does not run.
+   */
+  trusted?: Box[];
 }
 
 /** Detect, then align, every face in a photo (file or bytes). */
@@ -165,12 +171,11 @@ async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFac
         new api.SsdMobilenetv1Options({ minConfidence: opts.minConfidence ?? 0.5, maxResults: opts.maxFaces ?? 50 }),
       )
       .withFaceLandmarks();
-    if (opts.confirm !== false && found.length) {
-      const second = await api.detectAllFaces(t, new api.TinyFaceDetectorOptions(CONFIRM));
-      found = confirmed(
-        found,
-        second.map((d) => d.box),
-      );
+    const isTrusted = (f: LandmarkedFace) => (opts.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);
+    if (opts.confirm !== false && found.some((f) => !isTrusted(f))) {
+      const second = (await api.detectAllFaces(t, new api.TinyFaceDetectorOptions(CONFIRM))).map((d) => d.box);
+      const ok = new Set(confirmed(found, second));
+      found = found.filter((f) => ok.has(f) || isTrusted(f));
     }
     return found.map((f) => ({ ...f, positions: (f.landmarks as unknown as { positions: Point[] }).positions }));
   } finally {

@@ -8,7 +8,7 @@
  */
 import type { ConvCutModel } from '../convcut-model.js';
 import { decodeImage, type DecodedImage } from '../../data/image.js';
-import { detectWithLandmarks, refitFaces, type FrameFace } from '../faces.js';
+import type { FrameFace } from '../faces.js';
 import { readFrames, type VideoFrame } from './ffmpeg.js';
 import { VIDEO_DEFAULTS, type VideoOptions } from './options.js';
 
@@ -31,6 +31,7 @@ export interface FrameResult {
 
 export async function* predictVideo(model: ConvCutModel, file: string, o: VideoOptions = {}): AsyncGenerator<FrameResult> {
   const opt = { ...VIDEO_DEFAULTS, ...o };
+  const { detectWithLandmarks, refitFaces } = await import('../faces.js'); // tfjs loads only when video is read
   const reader = readFrames(file, o);
   o.onReader?.(reader);
   const size = model.config.inputSize;
@@ -53,7 +54,10 @@ export async function* predictVideo(model: ConvCutModel, file: string, o: VideoO
     else {
       const detect = cut || frame.index - lastDetect >= opt.detectEvery;
       faces = detect
-        ? await detectWithLandmarks(frame, size, { minConfidence: opt.minConfidence })
+        ? await detectWithLandmarks(frame, size, {
+            minConfidence: opt.minConfidence,
+            trusted: cut ? [] : faces.map((f) => f.box),
+          })
         : await refitFaces(frame, faces, size);
       if (detect) lastDetect = frame.index;
       found = faces;
