@@ -18,6 +18,8 @@ import { Tracker } from '../src/infer/video/tracker.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { BIN, convcut, smallConfig } from './helpers.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { buildServer } from '../src/server/server.js';
 
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
 const HOPPER = '/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg';
@@ -273,6 +275,58 @@ describe('convcut predict on videos', () => {
     expect(got.length).toBeGreaterThanOrEqual(3);
     expect(got.length).toBeLessThan(30);
     for (const r of got) expect(r.p).toHaveLength(7);
+  }, 120_000);
+});
+
+describe('POST /v1/predict-video', () => {
+  it('answers with the rows and tracks predict gives, and refuses what it cannot or must not analyse', async () => {
+    const m = await ConvCutModel.load(model);
+    let app = await buildServer(m, { webDir: '/nonexistent', video: { maxSeconds: 2.5 } });
+    let url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const f = new FormData();
+      f.append('video', new Blob([new Uint8Array(readFileSync(clip('cut.mkv')))], { type: 'video/x-matroska' }), 'cut.mkv');
+      // cut.mkv is 3 s: over the 2.5 s limit.
+      let r = await fetch(`${url}/v1/predict-video`, { method: 'POST', body: f });
+      expect(r.status).toBe(413);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('video_too_long');
+      await app.close();
+      app = await buildServer(m, { webDir: '/nonexistent' });
+      url = await app.listen({ port: 0, host: '127.0.0.1' });
+      // A clip of 2 s, raw body: rows and tracks as the CLI gives them.
+      r = await fetch(`${url}/v1/predict-video?fps=5`, {
+        method: 'POST',
+        headers: { 'content-type': 'video/mp4' },
+        body: new Uint8Array(readFileSync(clip('cat.mp4'))),
+      });
+      expect(r.status).toBe(200);
+      const cat = (await r.json()) as { frames: number; rows: unknown[]; tracks: unknown[] };
+      expect([cat.frames, cat.rows.length, cat.tracks.length]).toEqual([10, 0, 0]);
+      const cli = parseCsv(
+        (await convcut('predict', '-m', model, clip('truncated.mkv'), '--faces', '--format', 'csv')).stdout,
+      ).rows;
+      r = await fetch(`${url}/v1/predict-video`, {
+        method: 'POST',
+        headers: { 'content-type': 'video/x-matroska' },
+        body: new Uint8Array(readFileSync(clip('truncated.mkv'))),
+      });
+      const body = (await r.json()) as { rows: VideoRow[]; tracks: { track: number }[]; problems: string[] };
+      expect(r.status).toBe(200);
+      expect(body.rows.map((x) => [x.frame, x.track, x.label])).toEqual(cli.map((x) => [x.frame, x.track, x.label]));
+      expect(body.problems.length).toBeGreaterThan(0);
+      r = await fetch(`${url}/v1/predict-video`, {
+        method: 'POST',
+        headers: { 'content-type': 'video/mp4' },
+        body: 'not a video at all',
+      });
+      expect(r.status).toBe(422);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('not_a_video');
+      r = await fetch(`${url}/v1/predict-video?fps=abc`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: 'x' });
+      expect(r.status).toBe(400);
+    } finally {
+      await app.close();
+      await m.dispose();
+    }
   }, 120_000);
 });
 

@@ -1,5 +1,5 @@
 /**
- * The HTTP service (Fastify): `POST /v1/predict`, `GET /v1/model`, `GET /healthz`, the model as ONNX
+ * The HTTP service (Fastify): `POST /v1/predict`, `POST /v1/predict-video` (video-route.ts), `GET /v1/model`, `GET /healthz`, the model as ONNX
  * for in-browser inference (`GET /v1/model.onnx`), and the web page (web/, built by Vite) with every
  * asset it needs (no CDN). The model is loaded once; requests go through a bounded batching queue. Every error is JSON
  * `{ error: { code, message } }` with a 4xx/5xx status.
@@ -16,6 +16,8 @@ import { decodeImage, type DecodedImage } from '../data/image.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
+import { HttpError } from './http-error.js';
+import { registerVideoRoute, type VideoLimits } from './video-route.js';
 
 export interface ServerOptions {
   /** Largest accepted request body (bytes). */
@@ -29,6 +31,8 @@ export interface ServerOptions {
   topK?: number;
   webDir?: string;
   logger?: boolean;
+  /** `POST /v1/predict-video`'s limits (upload size, seconds analysed). */
+  video?: VideoLimits;
 }
 
 /** `top_k` (a whole number ≥ 1, at most the class count) and `faces` (true/false/1/0), or a 400. */
@@ -39,16 +43,6 @@ function parseQuery(q: Record<string, string | undefined>, classes: number, defa
   if (q.faces !== undefined && !['true', 'false', '1', '0'].includes(q.faces))
     throw new HttpError(400, 'bad_parameter', `faces must be true or false, got "${q.faces}"`);
   return { k: Math.min(k, classes), wantFaces: q.faces === 'true' || q.faces === '1' };
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -87,6 +81,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   app.addContentTypeParser(/^(image\/.*|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
     done(null, body),
   );
+  // Raw video bodies stream to a file (video-route.ts), never held in memory whole.
+  app.addContentTypeParser(/^video\/.*$/, (_req, payload, done) => done(null, payload));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.status, err.code, err.message);
@@ -234,6 +230,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       clearTimeout(timer);
     }
   });
+
+  registerVideoRoute(app, model, o.video);
 
   // face-api's detector and landmark models, for the page's in-browser face finding (they ship in its npm package).
   await app.register(fastifyStatic, { root: FACE_API_MODELS, prefix: '/models/face-api/', decorateReply: false });
