@@ -4,6 +4,7 @@ import { progressBar } from './progress.js';
 import { BASELINES, type BaselineName } from '../eval/baselines.js';
 import { deviceOption } from './device-option.js';
 import { choice, ferplusModeArg, precisionArg, wholeNumber } from './arg-parsers.js';
+import { DEFAULTS } from '../defaults.js';
 
 export async function evaluateAndReport(
   o: EvalOptions & {
@@ -80,7 +81,7 @@ export function registerEval(program: Command): void {
         '--batch-size <n>',
         'images per ONNX Runtime call: a speed knob only, results do not depend on it',
         wholeNumber(1),
-        16,
+        DEFAULTS.evalBatch,
       )
       .option(
         '--protocol <p>',

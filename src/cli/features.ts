@@ -5,6 +5,7 @@ import { progressBar } from './progress.js';
 import { deviceOption } from './device-option.js';
 import type { DeviceChoice } from '../engine/device.js';
 import { precisionArg, wholeNumber } from './arg-parsers.js';
+import { DEFAULTS } from '../defaults.js';
 
 export function registerFeatures(program: Command): void {
   deviceOption(
@@ -20,7 +21,7 @@ export function registerFeatures(program: Command): void {
         .requiredOption('-o, --output <file>', 'output .npy file'),
     ),
   )
-    .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
+    .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), DEFAULTS.inferenceBatch)
     .option(
       '--precision <p>',
       'fp32; int8 (int8 weights for the MatMuls; faster on CPU, cosine ≥ 0.99 to fp32); fp16 (half-precision compute, --device webgpu)',

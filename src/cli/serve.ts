@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { wholeNumber } from './arg-parsers.js';
 import { deviceOption } from './device-option.js';
 import type { DeviceChoice } from '../engine/device.js';
+import { DEFAULTS } from '../defaults.js';
 
 export function registerServe(program: Command): void {
   deviceOption(
@@ -12,12 +13,22 @@ export function registerServe(program: Command): void {
         '-m, --model <source>',
         'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
       )
-      .option('--port <n>', 'port', wholeNumber(0), 8080)
+      .option('--port <n>', 'port', wholeNumber(0), DEFAULTS.server.port)
       .option('--host <h>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
-      .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), 10 * 1024 * 1024)
-      .option('--max-pixels <n>', 'largest image, in pixels, read from its header before decoding', wholeNumber(1), 40_000_000)
-      .option('--timeout <ms>', 'per-request time limit', wholeNumber(1), 30_000)
-      .option('--max-queue <n>', 'requests waiting for inference before new ones get 503', wholeNumber(1), 64)
+      .option('--body-limit <bytes>', 'largest request body', wholeNumber(1), DEFAULTS.server.bodyLimit)
+      .option(
+        '--max-pixels <n>',
+        'largest image, in pixels, read from its header before decoding',
+        wholeNumber(1),
+        DEFAULTS.server.maxPixels,
+      )
+      .option('--timeout <ms>', 'per-request time limit', wholeNumber(1), DEFAULTS.server.requestTimeoutMs)
+      .option(
+        '--max-queue <n>',
+        'requests waiting for inference before new ones get 503',
+        wholeNumber(1),
+        DEFAULTS.server.maxQueue,
+      )
       .option('--log', 'log every request (JSON lines)'),
   )
     .addHelpText(

@@ -11,6 +11,7 @@ import {
   wholeNumber,
   wholeNumberList,
 } from './arg-parsers.js';
+import { DEFAULTS } from '../defaults.js';
 
 /** The run's model card again, now with the test metrics (the Hub shows them from its front matter). */
 export async function cardWithTest(
@@ -65,7 +66,7 @@ export function registerTrain(program: Command): void {
       'maximum epochs (default recipe: 40); for the reference recipe the end epoch of each phase, e.g. 100,60',
       wholeNumberList,
     )
-    .option('--batch-size <n>', 'training batch size', wholeNumber(1), 16)
+    .option('--batch-size <n>', 'training batch size', wholeNumber(1), DEFAULTS.trainBatch)
     .option('--lr <x>', 'initial learning rate (default 1e-3)', positiveNumber)
     .option('--patience <n>', 'early-stopping patience in epochs (LR plateau: half of it)', wholeNumber(1))
     .option('--valid-fraction <x>', 'share of the training data carved out for validation (stratified)', openFraction, 0.1)

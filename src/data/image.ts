@@ -9,6 +9,7 @@ import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { decodeBmp, isBmp } from './bmp.js';
 import type { PixelSource } from './dataset.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface DecodedImage {
   /** H × W × 3, RGB, 0..255. */
@@ -107,7 +108,7 @@ export function stackImages(images: DecodedImage[]): { data: Float32Array; shape
 export async function decodeMany(
   inputs: ImageSource[],
   size: number,
-  concurrency = 4,
+  concurrency: number = DEFAULTS.decodeConcurrency,
 ): Promise<({ ok: true; image: DecodedImage } | { ok: false; error: ImageDecodeError })[]> {
   const out = new Array<{ ok: true; image: DecodedImage } | { ok: false; error: ImageDecodeError }>(inputs.length);
   let next = 0;

@@ -1,11 +1,12 @@
 /** Decode every image of a data set once, to find the ones that are unreadable before a long run. */
 import type { Dataset, Problem } from './dataset.js';
 import { decodeMany } from './image.js';
+import { DEFAULTS } from '../defaults.js';
 
 export async function checkImages(
   ds: Dataset,
   onProgress?: (n: number) => void,
-  concurrency = 4,
+  concurrency: number = DEFAULTS.decodeConcurrency,
 ): Promise<{ dataset: Dataset; bad: Problem[] }> {
   const bad: Problem[] = [];
   const keep = new Array<boolean>(ds.samples.length).fill(true);

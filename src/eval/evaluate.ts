@@ -32,6 +32,7 @@ import {
   type Metrics,
   type ReliabilityBin,
 } from './metrics.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface EvalOptions {
   /** A convcut model (file, hf:…, URL); or leave it out and name a `baseline`. */
@@ -114,7 +115,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     if (subset) samples = subset.samples;
     if (!samples.length) throw new Error(`${o.data}: no images in the ${split} split${o.subset ? ` listed in ${o.subset}` : ''}`);
     const perImage = model.config.head.attention === 'batch';
-    const bs = perImage ? 1 : Math.max(1, o.batchSize ?? 16);
+    const bs = perImage ? 1 : Math.max(1, o.batchSize ?? DEFAULTS.evalBatch);
     const problems: Problem[] = [...ds.problems];
     const k = classes.length;
     const dim = model.config.head.hidden;

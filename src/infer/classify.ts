@@ -3,6 +3,7 @@
  * TypeScript without Node or DOM dependencies, so the CLI, the library, the server and the browser
  * page all use it.
  */
+import { DEFAULTS } from '../defaults.js';
 
 export interface Prediction {
   label: string;
@@ -30,7 +31,7 @@ export function softmaxRows(logits: Float32Array, classes: number, temperature =
 }
 
 /** One image's class probabilities → its prediction. */
-export function classify(probabilities: ArrayLike<number>, classes: string[], topK = 3): Prediction {
+export function classify(probabilities: ArrayLike<number>, classes: string[], topK: number = DEFAULTS.topK): Prediction {
   const p = Array.from(probabilities);
   const top = p
     .map((score, c) => ({ label: classes[c]!, score }))
@@ -40,7 +41,12 @@ export function classify(probabilities: ArrayLike<number>, classes: string[], to
 }
 
 /** Every row of an N × classes logits matrix → its prediction. */
-export function classifyLogits(logits: Float32Array, classes: string[], topK = 3, temperature = 1): Prediction[] {
+export function classifyLogits(
+  logits: Float32Array,
+  classes: string[],
+  topK: number = DEFAULTS.topK,
+  temperature = 1,
+): Prediction[] {
   const k = classes.length;
   const probs = softmaxRows(logits, k, temperature);
   return Array.from({ length: logits.length / k }, (_, r) => classify(probs.subarray(r * k, (r + 1) * k), classes, topK));

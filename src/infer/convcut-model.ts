@@ -29,6 +29,7 @@ import { readFileHead } from '../util/file-head.js';
 import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
+import { DEFAULTS } from '../defaults.js';
 
 export type ImageInput = string | Uint8Array | PixelSource | DecodedImage;
 
@@ -117,7 +118,7 @@ export class ConvCutModel {
   }
 
   /** Logits (N × classes) → predictions, at the model's fitted temperature. */
-  classify(logits: Float32Array, topK = 3): Prediction[] {
+  classify(logits: Float32Array, topK: number = DEFAULTS.topK): Prediction[] {
     return classifyLogits(logits, this.classes, Math.min(topK, this.classes.length), this.config.head.temperature);
   }
 
@@ -126,7 +127,7 @@ export class ConvCutModel {
     const out: Prediction[] = [];
     const stream = imageStream(inputs, {
       size: this.config.inputSize,
-      batchSize: opts.batchSize ?? 8,
+      batchSize: opts.batchSize ?? DEFAULTS.inferenceBatch,
       run: (batch) => this.run(batch),
       onSkip: (e) => {
         throw e;

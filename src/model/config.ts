@@ -4,6 +4,7 @@
  * Everything that decides the *shape* of the network lives here, and it is plain JSON so that a
  * checkpoint can carry it verbatim.
  */
+import { DEFAULTS } from '../defaults.js';
 
 export type BackboneSize = 'test' | 'mini' | 'tiny' | 'small' | 'base' | 'large' | 'xlarge';
 
@@ -161,7 +162,7 @@ export function makeConfig(opts: ConvCutOptions = {}): ConvCutConfig {
   return {
     backbone: bb,
     cut,
-    inputSize: opts.inputSize ?? 224,
+    inputSize: opts.inputSize ?? DEFAULTS.inputSize,
     normalisation: structuredClone(IMAGENET_NORMALISATION),
     head: {
       detailBlock: true,

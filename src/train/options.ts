@@ -9,6 +9,7 @@ import type { DeviceChoice } from '../engine/device.js';
 import type { AttentionMode, ConvCutConfig } from '../model/config.js';
 import { isNamedSource } from '../weights/sources.js';
 import { defaultRecipe, REFERENCE_RECIPE, type Recipe } from './recipes.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface TrainOptions {
   data: string;
@@ -117,7 +118,7 @@ export function settingsOf(o: TrainOptions, recipe: Recipe) {
     backbone: o.backbone ?? 'base',
     weights: o.weights ? (isNamedSource(o.weights) ? o.weights : path.resolve(o.weights)) : null,
     cut: o.cut ?? null,
-    inputSize: o.inputSize ?? 224,
+    inputSize: o.inputSize ?? DEFAULTS.inputSize,
     detailBlock: o.detailBlock ?? true,
     detailFilters: o.detailFilters ?? 256,
     hidden: o.hidden ?? 32,
