@@ -192,9 +192,12 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
       });
       expect(cfg.head.classes).toContain(await page.textContent('.face .label'));
       expect(await page.textContent('#webcam')).toBe('Stop webcam');
+      // The live timeline gathers a point per labelled frame.
+      await page.waitForSelector('#timeline:not([hidden])[data-points="3"]', { timeout: 60_000 });
       await page.screenshot({ path: path.join(ARTIFACTS, 'page-webcam.png') });
       await page.click('#webcam');
       expect(await page.textContent('#webcam')).toBe('Start webcam');
+      expect(await page.isHidden('#timeline')).toBe(true);
     } finally {
       await browser.close();
       await app.close();

@@ -6,6 +6,7 @@
 import { ort } from './main.js';
 import { classifyLogits, type Prediction } from '../../src/infer/classify.js';
 import { checkProcessor, preprocess, type ImageProcessor } from '../../src/infer/processor.js';
+import { Timeline } from './timeline.js';
 
 interface ModelInfo {
   id: string;
@@ -166,6 +167,7 @@ async function analyse(src: ImageBitmap | HTMLVideoElement, blob?: Blob): Promis
       faces = await predictOnServer(b);
     } else faces = await predictInBrowser(src, w, h);
     draw(src, w, h, faces);
+    if (src instanceof HTMLVideoElement && faces[0]) timeline?.push(performance.now() / 1000, probabilities(faces[0]));
     const where = engine() === 'browser' ? `browser (${provider})` : 'server';
     status.textContent = faces.length ? `${where}: ${(performance.now() - t0).toFixed(0)} ms` : 'no face found';
     document.body.dataset.state = 'done';
@@ -183,6 +185,12 @@ async function openFile(file: File): Promise<void> {
   await analyse(current, file);
 }
 
+let timeline: Timeline | undefined;
+/** A face's probability of every class, in the model's class order (its `top` holds them all). */
+function probabilities(f: Face): number[] {
+  return info.classes.map((c) => f.top.find((t) => t.label === c)?.score ?? 0);
+}
+
 let stream: MediaStream | undefined;
 let timer: number | undefined;
 function stopWebcam(): void {
@@ -190,6 +198,7 @@ function stopWebcam(): void {
   stream = undefined;
   if (timer) clearInterval(timer);
   $('webcam').textContent = 'Start webcam';
+  $('timeline').hidden = true;
 }
 
 $('webcam').addEventListener('click', async () => {
@@ -205,6 +214,9 @@ $('webcam').addEventListener('click', async () => {
   await video.play();
   current = video;
   $('webcam').textContent = 'Stop webcam';
+  timeline ??= new Timeline($<HTMLCanvasElement>('timeline'), info.classes);
+  timeline.clear();
+  $('timeline').hidden = false;
   let busy = false;
   timer = window.setInterval(async () => {
     if (busy) return;
