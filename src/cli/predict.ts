@@ -6,6 +6,7 @@ import type { DeviceChoice } from '../engine/device.js';
 import { choice, fraction, nonNegativeNumber, positiveNumber, precisionArg, wholeNumber } from './arg-parsers.js';
 import { VIDEO_DEFAULTS } from '../infer/video/options.js';
 import { deviceOption } from './device-option.js';
+import { DEFAULTS } from '../defaults.js';
 
 /** Each aligned crop as `<dir>/<image-stem>_face<k>.png` (k from 0, in the order the rows list them). */
 async function saveCrops(dir: string, file: string, crops: DecodedImage[]): Promise<void> {
@@ -35,9 +36,9 @@ export function registerPredict(program: Command): void {
         '-m, --model <source>',
         'convcut checkpoint (.safetensors) or exported .onnx: a file, hf:<org>/<repo>[@revision][/<file>] or a URL',
       )
-      .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), 3)
+      .option('-k, --top-k <n>', 'classes to show per image', wholeNumber(1), DEFAULTS.topK)
       .option('--format <f>', 'table, json or csv', choice('table', 'json', 'csv'), 'table')
-      .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), 8)
+      .option('--batch-size <n>', 'images per ONNX Runtime call', wholeNumber(1), DEFAULTS.inferenceBatch)
       .option(
         '--precision <p>',
         'fp32; int8 (int8 weights for the backbone MatMuls; faster on CPU); fp16 (half-precision compute, --device webgpu)',
@@ -48,7 +49,7 @@ export function registerPredict(program: Command): void {
         '--faces',
         'find every face in each photo (face-api SSD detector + landmarks), align it like RAF-DB, and predict each',
       )
-      .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, 0.5)
+      .option('--min-confidence <x>', 'face detection threshold (with --faces)', fraction, DEFAULTS.faceMinConfidence)
       .option(
         '--save-crops <dir>',
         'with --faces: write each aligned face as <dir>/<image-stem>_face<k>.png (what the model saw)',

@@ -12,6 +12,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { initTf, tf } from '../engine/tfjs-backend.js';
 import { alignFaces, CONFIRM, confirmed, iou, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
+import { DEFAULTS } from '../defaults.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
@@ -168,7 +169,10 @@ async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFac
     let found: LandmarkedFace[] = await api
       .detectAllFaces(
         t,
-        new api.SsdMobilenetv1Options({ minConfidence: opts.minConfidence ?? 0.5, maxResults: opts.maxFaces ?? 50 }),
+        new api.SsdMobilenetv1Options({
+          minConfidence: opts.minConfidence ?? DEFAULTS.faceMinConfidence,
+          maxResults: opts.maxFaces ?? DEFAULTS.maxFaces,
+        }),
       )
       .withFaceLandmarks();
     const isTrusted = (f: LandmarkedFace) => (opts.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);

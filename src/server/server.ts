@@ -18,6 +18,7 @@ import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
 import { HttpError } from './http-error.js';
 import { registerVideoRoute, type VideoLimits } from './video-route.js';
+import { DEFAULTS } from '../defaults.js';
 
 export interface ServerOptions {
   /** Largest accepted request body (bytes). */
@@ -59,10 +60,10 @@ const FACE_API_MODELS = path.join(
 );
 
 export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): Promise<FastifyInstance> {
-  const bodyLimit = o.bodyLimit ?? 10 * 1024 * 1024;
-  const maxPixels = o.maxPixels ?? 40_000_000;
-  const timeout = o.requestTimeout ?? 30_000;
-  const batcher = new Batcher(model, o.maxQueue ?? 64, o.maxBatch ?? 8);
+  const bodyLimit = o.bodyLimit ?? DEFAULTS.server.bodyLimit;
+  const maxPixels = o.maxPixels ?? DEFAULTS.server.maxPixels;
+  const timeout = o.requestTimeout ?? DEFAULTS.server.requestTimeoutMs;
+  const batcher = new Batcher(model, o.maxQueue ?? DEFAULTS.server.maxQueue, o.maxBatch ?? DEFAULTS.server.maxBatch);
   // The socket may live twice the request limit, and never less than 10 s: a short request limit must
   // end in a 503, not in a connection reset before that answer is written (CI saw one at 1 ms).
   const connectionTimeout = Math.max(2 * timeout, 10_000);
@@ -190,7 +191,11 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       timer.unref();
     });
     const work = (async () => {
-      const { k, wantFaces } = parseQuery(req.query as Record<string, string | undefined>, model.classes.length, o.topK ?? 3);
+      const { k, wantFaces } = parseQuery(
+        req.query as Record<string, string | undefined>,
+        model.classes.length,
+        o.topK ?? DEFAULTS.topK,
+      );
       const buf = await readImage(req);
       const meta = await checkHeader(buf);
       let crops: { box: { x: number; y: number; width: number; height: number; score?: number }; image: DecodedImage }[];

@@ -1,5 +1,6 @@
 /** What `predictVideo` can be asked, and its defaults (kept light: the CLI reads them at start-up). */
 import type { FrameOptions, FrameReader } from './ffmpeg.js';
+import { DEFAULTS } from '../../defaults.js';
 
 export interface VideoOptions extends FrameOptions {
   /** false: classify each whole frame (a video of aligned faces) as track 0. Default true. */
@@ -18,4 +19,10 @@ export interface VideoOptions extends FrameOptions {
 }
 
 /** Defaults, measured in BENCHMARKS.md ("Video"). */
-export const VIDEO_DEFAULTS = { detectEvery: 5, minConfidence: 0.5, smooth: 0, maxAge: 1, cutThreshold: 30 };
+export const VIDEO_DEFAULTS = {
+  detectEvery: 5,
+  minConfidence: DEFAULTS.faceMinConfidence,
+  smooth: 0,
+  maxAge: 1,
+  cutThreshold: 30,
+};
