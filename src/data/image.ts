@@ -75,7 +75,11 @@ export function sourceName(input: ImageSource): string {
 
 export async function decodeImage(input: ImageSource, size: number, name = sourceName(input)): Promise<DecodedImage> {
   try {
+    // A pipeline colourspace turns off sharp's JPEG shrink-on-load (decoding at 1/2–1/8 in the DCT
+    // domain), which no browser can do: so the web page's resize of the same photo (infer/resize.ts)
+    // gives these very pixels (test/processor.test.ts, test/browser.test.ts).
     const { data, info } = await open(input)
+      .pipelineColourspace('srgb')
       .rotate()
       .toColourspace('srgb')
       .removeAlpha()
