@@ -27,6 +27,10 @@ const dir = mkdtempSync(path.join(tmpdir(), 'convcut-video-'));
 const clip = (name: string) => path.join(dir, name);
 const fit = 'scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:-1:-1,setsar=1,format=yuv420p';
 
+/** A photo as a video input: `seconds` of it at 10 fps. */
+const still = (file: string, seconds: number) => ['-loop', '1', '-framerate', '10', '-t', String(seconds), '-i', file];
+const X264 = ['-c:v', 'libx264', '-preset', 'veryfast'];
+
 function ffmpeg(...args: string[]): void {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
 }
@@ -67,68 +71,19 @@ beforeAll(async () => {
   const cfg = smallConfig();
   await saveCheckpoint(model, cfg, initWeights(paramSpecs(cfg), 3));
   // 3 s at 10 fps: the astronaut zooming in while the view pans right and down.
-  ffmpeg(
-    '-loop',
-    '1',
-    '-framerate',
-    '10',
-    '-i',
-    path.join(SKIMAGE, 'astronaut.png'),
-    '-t',
-    '3',
-    '-vf',
-    "scale=w='512+150*t/3':h=-1:eval=frame,crop=400:300:x='40*t':y='20*t',scale=320:240,setsar=1,format=yuv420p",
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-movflags',
-    '+faststart',
-    clip('pan.mp4'),
-  );
-  ffmpeg(
-    '-loop',
-    '1',
-    '-framerate',
-    '10',
-    '-i',
-    path.join(SKIMAGE, 'chelsea.png'),
-    '-t',
-    '2',
-    '-vf',
-    fit,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    clip('cat.mp4'),
-  );
+  const zoomPan = "scale=w='512+150*t/3':h=-1:eval=frame,crop=400:300:x='40*t':y='20*t',scale=320:240,setsar=1,format=yuv420p";
+  ffmpeg(...still(path.join(SKIMAGE, 'astronaut.png'), 3), '-vf', zoomPan, ...X264, '-movflags', '+faststart', clip('pan.mp4'));
+  ffmpeg(...still(path.join(SKIMAGE, 'chelsea.png'), 2), '-vf', fit, ...X264, clip('cat.mp4'));
   // 1.5 s of the astronaut, then a cut to 1.5 s of Grace Hopper.
+  const cut = `[0]${fit}[a];[1]${fit}[b];[a][b]concat=n=2:v=1[v]`;
   ffmpeg(
-    '-loop',
-    '1',
-    '-framerate',
-    '10',
-    '-t',
-    '1.5',
-    '-i',
-    path.join(SKIMAGE, 'astronaut.png'),
-    '-loop',
-    '1',
-    '-framerate',
-    '10',
-    '-t',
-    '1.5',
-    '-i',
-    HOPPER,
+    ...still(path.join(SKIMAGE, 'astronaut.png'), 1.5),
+    ...still(HOPPER, 1.5),
     '-filter_complex',
-    `[0]${fit}[a];[1]${fit}[b];[a][b]concat=n=2:v=1[v]`,
+    cut,
     '-map',
     '[v]',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
+    ...X264,
     clip('cut.mkv'),
   );
   // The cut clip with its second half missing, as an interrupted download leaves it.
