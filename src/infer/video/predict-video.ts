@@ -13,7 +13,7 @@ import { readFrames, type VideoFrame } from './ffmpeg.js';
 import { VIDEO_DEFAULTS, type VideoOptions } from './options.js';
 
 export { VIDEO_DEFAULTS, type VideoOptions } from './options.js';
-import { Smoother, type VideoRow } from './summary.js';
+import { argmax, Smoother, type VideoRow } from './summary.js';
 import { frameDifference, thumbnail, Tracker } from './tracker.js';
 
 export interface FrameResult {
@@ -46,7 +46,7 @@ export async function* predictVideo(model: ConvCutModel, file: string, o: VideoO
     const cut = prevThumb !== undefined && frameDifference(thumb, prevThumb) > opt.cutThreshold;
     prevThumb = thumb;
     if (cut) tracker.cut();
-    let found: { box: FrameFace['box']; aligned: DecodedImage; points?: FrameFace['points'] }[];
+    let found: { box: FrameFace['box']; aligned: DecodedImage }[];
     if (o.faces === false)
       found = [
         { box: { x: 0, y: 0, width: frame.width, height: frame.height, score: 1 }, aligned: await whole(frame, file, size) },
@@ -66,45 +66,57 @@ export async function* predictVideo(model: ConvCutModel, file: string, o: VideoO
       found.map((f) => f.box),
       frame.time,
     );
-    const job = classifyFrame(model, file, frame, found, tracks, smoother, cut);
-    if (pending) yield await pending;
+    const job = classifyFrame(model, file, frame, found, tracks, cut);
+    if (pending) yield smoothRows(await pending, smoother, model.classes);
     pending = job;
   }
-  if (pending) yield await pending;
+  if (pending) yield smoothRows(await pending, smoother, model.classes);
 }
 
+/** One frame's faces through the model (the one image stream, at the model's temperature): raw rows. */
 async function classifyFrame(
   model: ConvCutModel,
   file: string,
   frame: VideoFrame,
   found: { box: FrameFace['box']; aligned: DecodedImage }[],
   tracks: number[],
-  smoother: Smoother,
   cut: boolean,
 ): Promise<FrameResult> {
   const base = { file, frame: frame.index, time: frame.time, width: frame.width, height: frame.height, cut };
-  if (!found.length) return { ...base, rows: [], crops: [] };
-  const s = model.config.inputSize;
-  const batch = new Float32Array(found.length * s * s * 3);
-  found.forEach((f, i) => batch.set(f.aligned.data, i * s * s * 3));
-  const { logits } = await model.run({ data: batch, shape: [found.length, s, s, 3] });
-  const preds = model.classify(logits.data, model.classes.length);
+  const preds = found.length
+    ? await model.predict(
+        found.map((f) => f.aligned),
+        { topK: 1 },
+      )
+    : [];
   const rows = preds.map((p, i) => {
-    const probs = smoother.apply(tracks[i]!, frame.time, p.probabilities);
-    const k = probs.indexOf(Math.max(...probs));
     const b = found[i]!.box;
+    const box = { x: b.x, y: b.y, width: b.width, height: b.height };
     return {
       file,
       time: frame.time,
       frame: frame.index,
       track: tracks[i]!,
-      box: { x: b.x, y: b.y, width: b.width, height: b.height },
-      label: model.classes[k]!,
-      score: probs[k]!,
-      probs,
+      box,
+      label: p.label,
+      score: p.score,
+      probs: p.probabilities,
     };
   });
   return { ...base, rows, crops: found.map((f) => f.aligned) };
+}
+
+/**
+ * Each row's probabilities smoothed along its track, its label and score from them. Done as frames
+ * are yielded, in time order (the model may finish two pipelined frames in either order).
+ */
+function smoothRows(f: FrameResult, smoother: Smoother, classes: string[]): FrameResult {
+  const rows = f.rows.map((r) => {
+    const probs = smoother.apply(r.track, r.time, r.probs);
+    const k = argmax(probs);
+    return { ...r, label: classes[k]!, score: probs[k]!, probs };
+  });
+  return { ...f, rows };
 }
 
 /** The whole frame resized to the model input exactly as a photo is (data/image.ts). */
