@@ -12,16 +12,12 @@ import { DEFAULTS } from '../defaults.js';
 async function saveCrops(dir: string, file: string, crops: DecodedImage[]): Promise<void> {
   const { mkdir } = await import('node:fs/promises');
   const path = await import('node:path');
-  const sharp = (await import('sharp')).default;
+  const { encodePng } = await import('../data/image.js');
   const { writeFileAtomic } = await import('../util/atomic.js');
   await mkdir(dir, { recursive: true });
   const stem = path.basename(file, path.extname(file));
   for (const [k, c] of crops.entries()) {
-    const png = await sharp(Buffer.from(Uint8Array.from(c.data, (v) => Math.round(v))), {
-      raw: { width: c.width, height: c.height, channels: 3 },
-    })
-      .png()
-      .toBuffer();
+    const png = await encodePng(c);
     await writeFileAtomic(path.join(dir, `${stem}_face${k}.png`), png);
   }
 }

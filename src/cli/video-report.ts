@@ -5,27 +5,22 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
-import type { DecodedImage } from '../data/image.js';
+import { encodePng, type DecodedImage } from '../data/image.js';
 import { renderSpec, timelineSpec } from '../eval/plots.js';
 import { Smoother, type TrackSummary, type VideoRow } from '../infer/video/summary.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { csvHeader, csvRow } from './predict-video.js';
 
-interface VideoResult {
+export interface VideoResult {
   file: string;
   rows: VideoRow[];
   summary: TrackSummary[];
   problems: string[];
+  /** Each track's thumbnail (its largest aligned face). */
+  thumbs: Map<number, DecodedImage>;
 }
 
-export async function writeVideoReport(
-  dir: string,
-  results: VideoResult[],
-  classes: string[],
-  thumbs: Map<string, Map<number, { crop: DecodedImage }>>,
-  smooth = 0.5,
-): Promise<void> {
+export async function writeVideoReport(dir: string, results: VideoResult[], classes: string[], smooth = 0.5): Promise<void> {
   await mkdir(dir, { recursive: true });
   const sections: string[] = [];
   for (const [n, r] of results.entries()) {
@@ -40,8 +35,8 @@ export async function writeVideoReport(
       const { svg, png } = await renderSpec(timelineSpec(points, classes, `${path.basename(r.file)} — track ${s.track}`));
       await writeFileAtomic(path.join(dir, `${name}_timeline.svg`), svg);
       await writeFileAtomic(path.join(dir, `${name}_timeline.png`), png);
-      const crop = thumbs.get(r.file)?.get(s.track)?.crop;
-      if (crop) await writeFileAtomic(path.join(dir, `${name}.png`), await toPng(crop));
+      const crop = r.thumbs.get(s.track);
+      if (crop) await writeFileAtomic(path.join(dir, `${name}.png`), await encodePng(crop));
       tracks.push(trackHtml(name, s, !!crop));
     }
     const note = r.problems.length ? `<p class="warn">ffmpeg: ${esc(r.problems.at(-1)!)}</p>` : '';
@@ -68,14 +63,6 @@ function trackHtml(name: string, s: TrackSummary, thumb: boolean): string {
 <p>${s.start.toFixed(2)}–${s.end.toFixed(2)} s, ${s.frames} frames. Time per expression: ${shares}.</p>
 <p>Changes: ${onsets}</p>
 <img src="${name}_timeline.svg" alt="expression probabilities over time, track ${s.track}"></div></div>`;
-}
-
-async function toPng(c: DecodedImage): Promise<Buffer> {
-  return sharp(Buffer.from(Uint8Array.from(c.data, (v) => Math.round(v))), {
-    raw: { width: c.width, height: c.height, channels: 3 },
-  })
-    .png()
-    .toBuffer();
 }
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -95,6 +95,14 @@ export async function decodeImage(input: ImageSource, size: number, name = sourc
   }
 }
 
+/** A decoded image (values rounded to 8 bits) as PNG bytes: saved face crops, report thumbnails. */
+export function encodePng(image: DecodedImage): Promise<Buffer> {
+  const { width, height } = image;
+  return sharp(Buffer.from(Uint8Array.from(image.data, (v) => Math.round(v))), { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
 /** Stack decoded images into one N×S×S×3 batch. */
 export function stackImages(images: DecodedImage[]): { data: Float32Array; shape: number[] } {
   const s = images[0]?.width ?? 0;
