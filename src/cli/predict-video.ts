@@ -5,7 +5,9 @@
  */
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import type { VideoOptions } from '../infer/video/options.js';
+import type { DecodedImage } from '../data/image.js';
 import type { TrackSummary, VideoRow } from '../infer/video/summary.js';
+import type { VideoResult } from './video-report.js';
 
 export interface VideoCliOptions extends VideoOptions {
   format: string;
@@ -27,14 +29,14 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
     stop?.();
   };
   process.on('SIGINT', onSigint);
-  const results: { file: string; rows: VideoRow[]; summary: TrackSummary[]; problems: string[] }[] = [];
-  const thumbs = new Map<string, Map<number, { crop: import('../data/image.js').DecodedImage; score: number }>>();
+  const results: VideoResult[] = [];
   let failed = 0;
   try {
     for (const file of files) {
       if (interrupted) break;
       const rows: VideoRow[] = [];
-      const best = new Map<number, { crop: import('../data/image.js').DecodedImage; score: number }>();
+      // Each track's largest face (its thumbnail in the report).
+      const best = new Map<number, { crop: DecodedImage; area: number }>();
       let problems: string[] = [];
       let bar: import('./progress.js').Progress | undefined;
       const t0 = Date.now();
@@ -60,9 +62,8 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
           for (const [i, r] of f.rows.entries()) {
             rows.push(r);
             write(o.format === 'csv' ? csvRow(r) + '\n' : o.format === 'json' ? JSON.stringify(r) + '\n' : '');
-            const b = best.get(r.track);
-            if (!b || r.box.width * r.box.height > b.score)
-              best.set(r.track, { crop: f.crops[i]!, score: r.box.width * r.box.height });
+            const area = r.box.width * r.box.height;
+            if (area > (best.get(r.track)?.area ?? -1)) best.set(r.track, { crop: f.crops[i]!, area });
           }
           bar?.tick(1, { fps: ((f.frame + 1) / ((Date.now() - t0) / 1000)).toFixed(1) });
         }
@@ -83,8 +84,8 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
           `${file}: ${rows.length ? `used the frames that decoded, up to ${rows.at(-1)!.time.toFixed(2)} s; ` : ''}ffmpeg said: ${problems.at(-1)}`,
         );
       const summary = summarise(rows, classes, o.summarySmooth);
-      results.push({ file, rows, summary, problems: [...problems] });
-      thumbs.set(file, best);
+      const thumbs = new Map([...best].map(([track, b]) => [track, b.crop]));
+      results.push({ file, rows, summary, problems: [...problems], thumbs });
       if (!summary.length) console.error(`${file}: no face found`);
       if (o.format === 'table') printSummary(file, summary);
     }
@@ -93,7 +94,7 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
   }
   if (o.report) {
     const { writeVideoReport } = await import('./video-report.js');
-    await writeVideoReport(o.report, results, classes, thumbs);
+    await writeVideoReport(o.report, results, classes);
     console.error(`report: ${o.report}/index.html`);
   }
   if (interrupted) {
