@@ -1,14 +1,17 @@
 /**
  * The webcam's expression timeline: the last `span` seconds of the first face's probabilities, a
  * line per class, drawn on a canvas as frames are labelled (the live view of what
- * `convcut predict clip.mp4 --report` draws for a recording). Smoothed per frame as the CLI's
- * summaries are (exponential, 0.5 s).
+ * `convcut predict clip.mp4 --report` draws for a recording), smoothed by the same Smoother as the
+ * CLI's summaries (exponential, 0.5 s).
  */
+import { Smoother } from '../../src/infer/video/summary.js';
+
 const COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
 export class Timeline {
   private points: { t: number; p: number[] }[] = [];
   private readonly ctx: CanvasRenderingContext2D;
+  private smoother: Smoother;
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -17,20 +20,19 @@ export class Timeline {
     private readonly tau = 0.5,
   ) {
     this.ctx = canvas.getContext('2d')!;
+    this.smoother = new Smoother(tau);
   }
 
   clear(): void {
     this.points = [];
+    this.smoother = new Smoother(this.tau);
     this.canvas.dataset.points = '0';
     this.draw();
   }
 
   /** One labelled frame at `t` seconds: every class's probability, in class order. */
   push(t: number, probs: number[]): void {
-    const last = this.points.at(-1);
-    const a = last ? 1 - Math.exp(-Math.max(0, t - last.t) / this.tau) : 1;
-    const p = last ? probs.map((v, i) => last.p[i]! + a * (v - last.p[i]!)) : probs;
-    this.points.push({ t, p });
+    this.points.push({ t, p: this.smoother.apply(0, t, probs) });
     this.points = this.points.filter((x) => x.t >= t - this.span);
     this.canvas.dataset.points = String(this.points.length);
     this.draw();
