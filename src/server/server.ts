@@ -16,7 +16,7 @@ import { decodeImage, type DecodedImage } from '../data/image.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
-import { HttpError } from './http-error.js';
+import { booleanParam, HttpError } from './http-error.js';
 import { registerVideoRoute, type VideoLimits } from './video-route.js';
 import { DEFAULTS } from '../defaults.js';
 
@@ -41,9 +41,7 @@ function parseQuery(q: Record<string, string | undefined>, classes: number, defa
   const k = q.top_k === undefined ? defaultK : Number(q.top_k);
   if (!Number.isInteger(k) || k < 1)
     throw new HttpError(400, 'bad_parameter', `top_k must be a whole number ≥ 1, got "${q.top_k}"`);
-  if (q.faces !== undefined && !['true', 'false', '1', '0'].includes(q.faces))
-    throw new HttpError(400, 'bad_parameter', `faces must be true or false, got "${q.faces}"`);
-  return { k: Math.min(k, classes), wantFaces: q.faces === 'true' || q.faces === '1' };
+  return { k: Math.min(k, classes), wantFaces: booleanParam('faces', q.faces, false) };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

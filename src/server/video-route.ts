@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import type { VideoRow } from '../infer/video/summary.js';
-import { HttpError } from './http-error.js';
+import { booleanParam, HttpError } from './http-error.js';
 
 export interface VideoLimits {
   /** Largest accepted upload (bytes). */
@@ -50,9 +50,7 @@ interface VideoQuery {
 function parseVideoQuery(q: Record<string, string | undefined>): VideoQuery {
   const fps = q.fps === undefined ? undefined : Number(q.fps);
   if (fps !== undefined && !(fps > 0)) throw new HttpError(400, 'bad_parameter', `fps must be a number > 0, got "${q.fps}"`);
-  if (q.faces !== undefined && !['true', 'false', '1', '0'].includes(q.faces))
-    throw new HttpError(400, 'bad_parameter', `faces must be true or false, got "${q.faces}"`);
-  return { fps, faces: q.faces === undefined || q.faces === 'true' || q.faces === '1' };
+  return { fps, faces: booleanParam('faces', q.faces, true) };
 }
 
 /** The upload into `file`, at most `maxBytes` (counted as it arrives: a 413 before the disk fills). */
