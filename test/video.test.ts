@@ -275,7 +275,10 @@ describe('POST /v1/predict-video', () => {
         body: 'not a video at all',
       });
       expect(r.status).toBe(422);
-      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('not_a_video');
+      expect(((await r.json()) as { error: { code: string; message: string } }).error).toEqual({
+        code: 'not_a_video',
+        message: 'cannot read the video (Invalid data found when processing input)',
+      });
       r = await fetch(`${url}/v1/predict-video?fps=abc`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: 'x' });
       expect(r.status).toBe(400);
     } finally {

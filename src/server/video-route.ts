@@ -124,7 +124,9 @@ async function analyse(model: ConvCutModel, file: string, q: VideoQuery, maxSeco
   }
   if (tooLong !== undefined)
     throw new HttpError(413, 'video_too_long', `video is ${tooLong.toFixed(1)} s long; the limit is ${maxSeconds} s`);
-  if (!frames) throw new HttpError(422, 'not_a_video', `cannot read the video (${problems.at(-1) ?? 'no frames'})`);
+  // ffmpeg names the file; the client's name for it is not the temporary one.
+  const said = problems.at(-1)?.replace(`${file}: `, '');
+  if (!frames) throw new HttpError(422, 'not_a_video', `cannot read the video (${said ?? 'no frames'})`);
   return {
     model: model.id,
     classes: model.classes,
