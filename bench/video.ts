@@ -4,9 +4,11 @@
  * panned and zoomed; made here with ffmpeg), for convcut with ConvNeXt-Base cut (random weights:
  * speed does not depend on their values) in fp32 and int8, against face-api's own pipeline
  * (SSD detection + landmarks + its expression net on every frame) on the same clip in the same run.
- * Each runs in its own child process; RSS is sampled every 30 frames (memory flat over the clip?).
+ * int8 runs twice: as `convcut predict` runs it for videos (ONNX Runtime's threads not spinning) and
+ * with ORT's default spinning. Each runs in its own child process; RSS is sampled every 30 frames
+ * (memory flat over the clip?).
  *
- *   npx tsx bench/video.ts [--seconds 30] [--detect-every 5]
+ *   npx tsx bench/video.ts [--seconds 30] [--detect-every 10]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -15,9 +17,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberArg, stringArg } from './lib/args.js';
+import { VIDEO_DEFAULTS } from '../src/infer/video/options.js';
 
 const seconds = numberArg('--seconds', 30);
-const detectEvery = numberArg('--detect-every', 5);
+const detectEvery = numberArg('--detect-every', VIDEO_DEFAULTS.detectEvery);
 const mode = stringArg('--child', '');
 
 interface Result {
@@ -28,14 +31,17 @@ interface Result {
   rss: number[];
 }
 
-async function convcutRun(precision: 'fp32' | 'int8', clip: string): Promise<Result> {
+async function convcutRun(precision: 'fp32' | 'int8', spinning: boolean, clip: string): Promise<Result> {
   const { makeConfig } = await import('../src/model/config.js');
   const { paramSpecs } = await import('../src/engine/describe.js');
   const { initWeights } = await import('../src/weights/weight-map.js');
   const { ConvCutModel } = await import('../src/infer/convcut-model.js');
   const { predictVideo } = await import('../src/infer/video/predict-video.js');
   const cfg = makeConfig({ backbone: 'base' });
-  const model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 1), { precision });
+  const model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 1), {
+    precision,
+    spinning, // off, as `convcut predict` loads it for videos; on in the comparison row
+  });
   const rss: number[] = [];
   let frames = 0;
   let faces = 0;
@@ -46,7 +52,7 @@ async function convcutRun(precision: 'fp32' | 'int8', clip: string): Promise<Res
     if (frames % 30 === 0) rss.push(process.memoryUsage().rss / 1e6);
   }
   return {
-    name: `convcut ${precision}, detect every ${detectEvery}`,
+    name: `convcut ${precision}, detect every ${detectEvery}${spinning ? ', ORT threads spinning' : ''}`,
     frames,
     faces,
     fps: frames / ((performance.now() - t0) / 1000),
@@ -85,7 +91,8 @@ async function faceApiRun(clip: string): Promise<Result> {
 
 if (mode) {
   const clip = stringArg('--clip', '');
-  const r = mode === 'face-api' ? await faceApiRun(clip) : await convcutRun(mode as 'fp32' | 'int8', clip);
+  const [precision, spin] = mode.split('+') as ['fp32' | 'int8', string?];
+  const r = mode === 'face-api' ? await faceApiRun(clip) : await convcutRun(precision, spin === 'spin', clip);
   console.log(JSON.stringify(r));
   process.exit(0);
 }
@@ -115,7 +122,7 @@ execFileSync('ffmpeg', [
 ]);
 const script = fileURLToPath(import.meta.url);
 const rows: Result[] = [];
-for (const m of ['face-api', 'fp32', 'int8']) {
+for (const m of ['face-api', 'fp32', 'int8', 'int8+spin']) {
   const out = execFileSync(
     process.execPath,
     ['--import', 'tsx', script, '--child', m, '--clip', clip, '--detect-every', String(detectEvery)],

@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
 import { iou } from '../src/infer/face-align.js';
 import { readFrames } from '../src/infer/video/ffmpeg.js';
+import { predictVideo } from '../src/infer/video/predict-video.js';
 import { summarise, type VideoRow } from '../src/infer/video/summary.js';
 import { Tracker } from '../src/infer/video/tracker.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
@@ -231,6 +232,33 @@ describe('convcut predict on videos', () => {
     expect(got.length).toBeLessThan(30);
     for (const r of got) expect(r.p).toHaveLength(7);
   }, 120_000);
+});
+
+describe('predictVideo', () => {
+  it('smooths the rows when asked, and still hands the raw ones to what smooths them itself', async () => {
+    const m = await ConvCutModel.load(model);
+    try {
+      const plain: number[][] = [];
+      for await (const f of predictVideo(m, clip('pan.mp4'), { duration: 1 })) plain.push(...f.rows.map((r) => r.probs));
+      const raw: number[][] = [];
+      const smooth: number[][] = [];
+      for await (const f of predictVideo(m, clip('pan.mp4'), { duration: 1, smooth: 3 })) {
+        raw.push(...f.raw.map((r) => r.probs));
+        smooth.push(...f.rows.map((r) => r.probs));
+      }
+      expect(raw).toEqual(plain);
+      expect(plain.length).toBe(10);
+      // Exponential smoothing by hand: each step moves 1 − exp(−0.1 / 3) of the way to the new frame.
+      const a = 1 - Math.exp(-0.1 / 3);
+      let s = plain[0]!;
+      plain.forEach((p, i) => {
+        if (i) s = s.map((v, k) => v + a * (p[k]! - v));
+        s.forEach((v, k) => expect(smooth[i]![k]).toBeCloseTo(v, 5));
+      });
+    } finally {
+      await m.dispose();
+    }
+  }, 60_000);
 });
 
 describe('POST /v1/predict-video', () => {

@@ -35,6 +35,7 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
     for (const file of files) {
       if (interrupted) break;
       const rows: VideoRow[] = [];
+      const raw: VideoRow[] = [];
       // Each track's largest face (its thumbnail in the report).
       const best = new Map<number, { crop: DecodedImage; area: number }>();
       let problems: string[] = [];
@@ -59,6 +60,7 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
           },
         });
         for await (const f of stream) {
+          raw.push(...f.raw);
           for (const [i, r] of f.rows.entries()) {
             rows.push(r);
             write(o.format === 'csv' ? csvRow(r) + '\n' : o.format === 'json' ? JSON.stringify(r) + '\n' : '');
@@ -83,9 +85,9 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
         console.error(
           `${file}: ${rows.length ? `used the frames that decoded, up to ${rows.at(-1)!.time.toFixed(2)} s; ` : ''}ffmpeg said: ${problems.at(-1)}`,
         );
-      const summary = summarise(rows, classes, o.summarySmooth);
+      const summary = summarise(raw, classes, o.summarySmooth);
       const thumbs = new Map([...best].map(([track, b]) => [track, b.crop]));
-      results.push({ file, rows, summary, problems: [...problems], thumbs });
+      results.push({ file, rows, raw, summary, problems: [...problems], thumbs });
       if (!summary.length) console.error(`${file}: no face found`);
       if (o.format === 'table') printSummary(file, summary);
     }

@@ -108,9 +108,10 @@ export function registerPredict(program: Command): void {
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
         const files = await expandInputs(inputs);
-        const model = await ConvCutModel.load(o.model, { precision: o.precision, device });
         const { isVideoFile } = await import('../infer/video/ffmpeg.js');
-        if (files.some(isVideoFile)) {
+        const videos = files.some(isVideoFile);
+        const model = await ConvCutModel.load(o.model, { precision: o.precision, device, spinning: !videos });
+        if (videos) {
           if (o.saveCrops)
             throw new Error('--save-crops is for photos; for videos use --report <dir> (a thumbnail per face track)');
           const { predictVideos } = await import('./predict-video.js');

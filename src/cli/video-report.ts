@@ -13,7 +13,10 @@ import { csvHeader, csvRow } from './predict-video.js';
 
 export interface VideoResult {
   file: string;
+  /** The rows as written (smoothed if --smooth asked for it). */
   rows: VideoRow[];
+  /** The rows unsmoothed: the timelines smooth these. */
+  raw: VideoRow[];
   summary: TrackSummary[];
   problems: string[];
   /** Each track's thumbnail (its largest aligned face). */
@@ -29,7 +32,7 @@ export async function writeVideoReport(dir: string, results: VideoResult[], clas
     for (const s of r.summary) {
       const name = `${stem}_track${s.track}`;
       const smoother = new Smoother(smooth);
-      const points = r.rows
+      const points = r.raw
         .filter((x) => x.track === s.track)
         .map((x) => ({ time: x.time, probs: smoother.apply(s.track, x.time, x.probs) }));
       const { svg, png } = await renderSpec(timelineSpec(points, classes, `${path.basename(r.file)} — track ${s.track}`));

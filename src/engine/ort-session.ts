@@ -21,6 +21,13 @@ export interface SessionOptions {
    * speed (bench/train-step.ts).
    */
   memPattern?: boolean;
+  /**
+   * Whether ONNX Runtime's idle threads spin, waiting for work (default true: fastest when the
+   * model has the cores to itself). Video turns it off: there the face detectors (tfjs) and ffmpeg
+   * need the cores between model runs, and 30 fps end to end rose 9.98 → 10.72 (BENCHMARKS.md,
+   * "Video end to end") although each model run got slower.
+   */
+  spinning?: boolean;
   /** cpu, webgpu or auto (default: `CONVCUT_DEVICE`, else cpu). */
   device?: DeviceChoice;
   /**
@@ -38,8 +45,10 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
     executionMode: 'sequential',
     enableMemPattern: opts.memPattern ?? true,
   };
-  if (opts.externalDir !== undefined)
-    options.extra = { session: { model_external_initializers_file_folder_path: opts.externalDir } };
+  const session: Record<string, unknown> = {};
+  if (opts.externalDir !== undefined) session.model_external_initializers_file_folder_path = opts.externalDir;
+  if (opts.spinning === false) session.intra_op = { allow_spinning: '0' };
+  if (Object.keys(session).length) options.extra = { session };
   const { device } = await resolveDevice(opts.device);
   if (device === 'webgpu') {
     process.env.XDG_RUNTIME_DIR ||= os.tmpdir(); // Dawn's Vulkan setup wants one

@@ -142,4 +142,5 @@ export class ConvCutModel {
   }
 }
 
-export const loadModel = (file: string, opts?: SessionOptions): Promise<ConvCutModel> => ConvCutModel.load(file, opts);
+export const loadModel = (file: string, opts?: SessionOptions & { precision?: Precision }): Promise<ConvCutModel> =>
+  ConvCutModel.load(file, opts);

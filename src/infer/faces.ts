@@ -141,9 +141,7 @@ export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: n
     const x1 = Math.min(frame.width, Math.ceil(b.x + (1 + margin) * b.width));
     const y1 = Math.min(frame.height, Math.ceil(b.y + (1 + margin) * b.height));
     if (x1 - x0 < 8 || y1 - y0 < 8) continue; // moved out of the frame
-    const crop = tf.tidy(() =>
-      tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32').slice([y0, x0, 0], [y1 - y0, x1 - x0, 3]),
-    );
+    const crop = cropTensor(frame, x0, y0, x1 - x0, y1 - y0);
     try {
       const lm = (await api.nets.faceLandmark68Net.detectLandmarks(crop)) as { positions: Point[] };
       const pts = lm.positions.map((p) => ({ x: x0 + p.x, y: y0 + p.y }));
@@ -154,6 +152,16 @@ export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: n
     }
   }
   return out;
+}
+
+/** A rectangle of a frame as a tfjs image tensor, copied row by row (no tensor of the whole frame). */
+function cropTensor(frame: RgbFrame, x0: number, y0: number, w: number, h: number): tf.Tensor3D {
+  const out = new Int32Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const from = ((y0 + y) * frame.width + x0) * 3;
+    out.set(frame.data.subarray(from, from + w * 3), y * w * 3);
+  }
+  return tf.tensor3d(out, [h, w, 3], 'int32');
 }
 
 interface Point {

@@ -20,7 +20,7 @@ export interface VideoOptions extends FrameOptions {
 
 /** Defaults, measured in BENCHMARKS.md ("Video"). */
 export const VIDEO_DEFAULTS = {
-  detectEvery: 5,
+  detectEvery: 10,
   minConfidence: DEFAULTS.faceMinConfidence,
   smooth: 0,
   maxAge: 1,

@@ -4,7 +4,11 @@
  * face per analysed frame. Results are yielded as frames are done, so a long video streams, and the
  * model classifies frame i while the faces of frame i + 1 are being found.
  *
+ *   const model = await loadModel('best.safetensors', { precision: 'int8', spinning: false });
  *   for await (const f of predictVideo(model, 'clip.mp4', { fps: 10 })) console.log(f.time, f.rows);
+ *
+ * (`spinning: false`, as `convcut predict` loads a model for videos: ONNX Runtime's idle threads
+ * then leave the cores to the face detectors and ffmpeg between frames; BENCHMARKS.md.)
  */
 import type { ConvCutModel } from '../convcut-model.js';
 import { decodeImage, type DecodedImage } from '../../data/image.js';
@@ -22,7 +26,10 @@ export interface FrameResult {
   time: number;
   width: number;
   height: number;
+  /** One row per face, smoothed along its track when `smooth` > 0. */
   rows: VideoRow[];
+  /** The same rows unsmoothed (what summaries and timelines smooth themselves: never twice). */
+  raw: VideoRow[];
   /** The aligned crop of each row's face (what the model saw), same order. */
   crops: DecodedImage[];
   /** The video was cut here (every track ended). */
@@ -103,7 +110,7 @@ async function classifyFrame(
       probs: p.probabilities,
     };
   });
-  return { ...base, rows, crops: found.map((f) => f.aligned) };
+  return { ...base, rows, raw: rows, crops: found.map((f) => f.aligned) };
 }
 
 /**
@@ -111,7 +118,7 @@ async function classifyFrame(
  * are yielded, in time order (the model may finish two pipelined frames in either order).
  */
 function smoothRows(f: FrameResult, smoother: Smoother, classes: string[]): FrameResult {
-  const rows = f.rows.map((r) => {
+  const rows = f.raw.map((r) => {
     const probs = smoother.apply(r.track, r.time, r.probs);
     const k = argmax(probs);
     return { ...r, label: classes[k]!, score: probs[k]!, probs };
