@@ -12,6 +12,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { paramSpecs } from '../src/engine/describe.js';
 import { iou } from '../src/infer/face-align.js';
+import sharp from 'sharp';
+import { decodePhoto } from '../src/infer/faces.js';
 import { readFrames } from '../src/infer/video/ffmpeg.js';
 import { predictVideo } from '../src/infer/video/predict-video.js';
 import { summarise, type VideoRow } from '../src/infer/video/summary.js';
@@ -103,6 +105,20 @@ describe('video frames from ffmpeg', () => {
     expect(times.map((t) => Number(t.toFixed(3)))).toEqual([1, 1.2, 1.4, 1.6, 1.8]);
     expect(await r.info).toEqual({ duration: 3, fps: 10 });
     expect(r.problems).toEqual([]);
+  });
+});
+
+describe('photos given with videos', () => {
+  it('are read upright, as a photo alone is (EXIF orientation applied by ffmpeg as by sharp)', async () => {
+    const rotated = clip('rotated.jpg');
+    await sharp(HOPPER).resize(120).withMetadata({ orientation: 6 }).jpeg().toFile(rotated);
+    const photo = await decodePhoto(rotated);
+    const frames = [];
+    for await (const f of readFrames(rotated).frames) frames.push(f);
+    expect(frames.map((f) => [f.width, f.height])).toEqual([[photo.width, photo.height]]);
+    expect(photo.width).toBeGreaterThan(photo.height); // turned: the portrait photo lies on its side
+    const d = frames[0]!.data.reduce((a, v, i) => a + Math.abs(v - photo.data[i]!), 0) / photo.data.length;
+    expect(d).toBeLessThan(6); // two JPEG decoders; the other way round differs by ≈ 80
   });
 });
 

@@ -55,7 +55,8 @@ export function registerPredict(program: Command): void {
       .option('--duration <s>', 'video: seconds of each video to analyse', positiveNumber)
       .option(
         '--detect-every <k>',
-        'video: run the face detectors every k analysed frames; landmarks follow the faces in between',
+        'video: run the face detectors every k analysed frames; landmarks follow the faces in between ' +
+          '(at 30 fps, 10 keeps faces as well as detecting every frame; use less at a low --fps or for fast motion)',
         wholeNumber(1),
         VIDEO_DEFAULTS.detectEvery,
       )
