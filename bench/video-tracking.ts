@@ -13,17 +13,18 @@
  *
  *   npx tsx bench/video-tracking.ts [--seconds 10] [--k 5,10,15,30]
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { numberArg, stringArg } from './lib/args.js';
+import { stillClip } from './lib/clip.js';
 import { makeConfig } from '../src/model/config.js';
 import { paramSpecs } from '../src/engine/describe.js';
 import { initWeights } from '../src/weights/weight-map.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { predictVideo } from '../src/infer/video/predict-video.js';
+import { argmax } from '../src/infer/video/summary.js';
 import { faceApiExpressions } from '../src/infer/faces.js';
 import { iou, type Box } from '../src/infer/face-align.js';
 import { tf } from '../src/engine/tfjs-backend.js';
@@ -45,14 +46,7 @@ const clips = [
     photo: path.join(faceApiDemo, 'sample1.jpg'),
     vf: `scale=1280:-1,crop=640:480:x='640*t/${seconds}':y=80`,
   },
-].map((c, i) => {
-  const file = path.join(dir, `clip${i}.mp4`);
-  execFileSync('ffmpeg', [
-    ...['-hide_banner', '-loglevel', 'error', '-y', '-loop', '1', '-framerate', '30', '-i', c.photo, '-t', String(seconds)],
-    ...['-vf', `${c.vf},setsar=1,format=yuv420p`, '-c:v', 'libx264', '-preset', 'veryfast', file],
-  ]);
-  return { ...c, file };
-});
+].map((c, i) => ({ ...c, file: stillClip(c.photo, seconds, c.vf, path.join(dir, `clip${i}.mp4`)) }));
 
 // The classifier does not matter here (only the faces and their crops do): a small, fast one.
 const cfg = makeConfig({ backbone: 'test', inputSize: 224, head: { detailFilters: 16, hidden: 8 } });
@@ -122,7 +116,6 @@ function compare(a: Face[][], b: Face[][]): Agreement {
   return r;
 }
 
-const argmax = (p: number[]) => p.indexOf(Math.max(...p));
 const quantile = (xs: number[], q: number) => [...xs].sort((u, v) => u - v)[Math.floor(q * (xs.length - 1))] ?? NaN;
 
 console.log(`640×480, 30 fps, ${seconds} s per clip\n`);

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberArg, stringArg } from './lib/args.js';
+import { stillClip } from './lib/clip.js';
 import { VIDEO_DEFAULTS } from '../src/infer/video/options.js';
 
 const seconds = numberArg('--seconds', 30);
@@ -99,27 +100,12 @@ if (mode) {
 
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-bench-video-'));
 const clip = path.join(dir, 'clip.mp4');
-execFileSync('ffmpeg', [
-  '-hide_banner',
-  '-loglevel',
-  'error',
-  '-y',
-  '-loop',
-  '1',
-  '-framerate',
-  '30',
-  '-i',
+stillClip(
   '/usr/lib/python3/dist-packages/skimage/data/astronaut.png',
-  '-t',
-  String(seconds),
-  '-vf',
-  `scale=w='900+200*t/${seconds}':h=-1:eval=frame,crop=640:480:x='20+60*t/${seconds}':y='30*t/${seconds}',setsar=1,format=yuv420p`,
-  '-c:v',
-  'libx264',
-  '-preset',
-  'veryfast',
+  seconds,
+  `scale=w='900+200*t/${seconds}':h=-1:eval=frame,crop=640:480:x='20+60*t/${seconds}':y='30*t/${seconds}'`,
   clip,
-]);
+);
 const script = fileURLToPath(import.meta.url);
 const rows: Result[] = [];
 for (const m of ['face-api', 'fp32', 'int8', 'int8+spin']) {
