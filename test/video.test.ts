@@ -7,6 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,10 @@ import { buildServer } from '../src/server/server.js';
 
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
 const HOPPER = '/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg';
+const FACE_API_DEMO = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')),
+  'demo',
+);
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-video-'));
 const clip = (name: string) => path.join(dir, name);
 const fit = 'scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:-1:-1,setsar=1,format=yuv420p';
@@ -275,6 +280,32 @@ describe('predictVideo', () => {
       await m.dispose();
     }
   }, 60_000);
+});
+
+describe('faces leaving the view', () => {
+  it('are let go, not followed as a shrinking box that is a new track each frame', async () => {
+    // face-api's sample1.jpg (three people) panned left at 160 px/s: two faces leave by the left edge.
+    const group = clip('group.mp4');
+    ffmpeg(
+      ...['-loop', '1', '-framerate', '30', '-t', '4', '-i', path.join(FACE_API_DEMO, 'sample1.jpg')],
+      ...['-vf', "scale=1280:-1,crop=640:480:x='160*t':y=80,setsar=1,format=yuv420p", ...X264, group],
+    );
+    const m = await ConvCutModel.load(model);
+    const rows: VideoRow[] = [];
+    try {
+      for await (const f of predictVideo(m, group)) rows.push(...f.rows);
+    } finally {
+      await m.dispose();
+    }
+    const tracks = new Map<number, VideoRow[]>();
+    for (const r of rows) tracks.set(r.track, [...(tracks.get(r.track) ?? []), r]);
+    // Every face is seen for more than a moment, and no box falls to a fraction of its track's size.
+    for (const rs of tracks.values()) {
+      expect(rs.length).toBeGreaterThan(5);
+      const widest = Math.max(...rs.map((r) => r.box.width));
+      for (const r of rs) expect(r.box.width).toBeGreaterThan(widest / 3);
+    }
+  }, 120_000);
 });
 
 describe('POST /v1/predict-video', () => {
