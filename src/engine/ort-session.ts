@@ -24,8 +24,8 @@ export interface SessionOptions {
   /**
    * Whether ONNX Runtime's idle threads spin, waiting for work (default true: fastest when the
    * model has the cores to itself). Video turns it off: there the face detectors (tfjs) and ffmpeg
-   * need the cores between model runs: int8 end to end 11.08 → 12.05 frames/s (BENCHMARKS.md,
-   * "Video end to end"), although each model run got slower.
+   * need the cores between model runs: int8 end to end 11.08 → 12.05 and 11.25 → 11.35 frames/s in
+   * two runs (BENCHMARKS.md, "Video end to end"), although each model run got slower.
    */
   spinning?: boolean;
   /** cpu, webgpu or auto (default: `CONVCUT_DEVICE`, else cpu). */
