@@ -37,9 +37,12 @@ export class ConvCutModel {
   private constructor(
     readonly config: ConvCutConfig,
     readonly session: ort.InferenceSession,
+    /** Where it was loaded from (a local path: for the library and the CLI, never for a server's answers). */
     readonly id: string,
     /** The model as one self-contained fp32 ONNX file (made when first asked for). */
     private readonly exportable: () => Uint8Array,
+    /** What to call it where others can read it (a server's answers): never a path of this machine. */
+    readonly publicName: string = publicNameOf(id),
   ) {}
 
   private portable?: Uint8Array;
@@ -65,6 +68,7 @@ export class ConvCutModel {
   static async load(source: string, opts: SessionOptions & { precision?: Precision } = {}): Promise<ConvCutModel> {
     await checkPrecision(opts.precision, opts.device);
     const file = await resolveModel(source); // hf:…, a URL, or a path
+    const publicName = publicNameOf(source);
     const isCheckpoint = await isCheckpointFile(file).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`${file}: cannot read model (${e.code ?? e.message})`);
     });
@@ -75,8 +79,12 @@ export class ConvCutModel {
       const ck = await loadCheckpoint(abs, { lazy: true });
       const externalDir = path.dirname(abs);
       const graph = exportOnnx(ck.meta.config, ck.weights, { precision: opts.precision, externalDir });
-      return new ConvCutModel(ck.meta.config, await createSession(graph, { ...opts, externalDir }), file, () =>
-        exportOnnx(ck.meta.config, ck.weights),
+      return new ConvCutModel(
+        ck.meta.config,
+        await createSession(graph, { ...opts, externalDir }),
+        file,
+        () => exportOnnx(ck.meta.config, ck.weights),
+        publicName,
       );
     }
     // Not a checkpoint but a safetensors file (a training run's resumable state is the usual mix-up):
@@ -104,7 +112,7 @@ export class ConvCutModel {
     const session = await createSession(bytes, opts).catch((e: Error) => {
       throw new Error(`${file}: ONNX Runtime cannot load this model (${e.message.split('\n')[0]})`, { cause: e });
     });
-    return new ConvCutModel(config, session, file, () => bytes);
+    return new ConvCutModel(config, session, file, () => bytes, publicName);
   }
 
   get classes(): string[] {
@@ -140,6 +148,19 @@ export class ConvCutModel {
   async dispose(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * A model's name that reveals nothing of this machine: an `hf:` name as given, a URL without its
+ * query or credentials, else the file's base name.
+ */
+export function publicNameOf(source: string): string {
+  if (source.startsWith('hf:')) return source;
+  if (/^https?:\/\//i.test(source)) {
+    const u = new URL(source);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  }
+  return path.basename(source);
 }
 
 export const loadModel = (file: string, opts?: SessionOptions & { precision?: Precision }): Promise<ConvCutModel> =>
