@@ -32,5 +32,19 @@ export const DEFAULTS = {
     maxQueue: 64,
     /** Requests run in one ONNX Runtime call. */
     maxBatch: 8,
+    /** Face detections (`/v1/predict?faces=1`) run at once, and how many more may wait; past that, 503. */
+    maxFaceDetections: 2,
+    faceQueue: 4,
+    /** `/v1/predict-video`: the whole upload must arrive within this (ms), else 408. */
+    uploadDeadlineMs: 60_000,
+    /** Video uploads arriving at once (one video is analysed at a time); past that, 503. */
+    maxUploads: 4,
+    /** Largest video upload, bytes. */
+    videoMaxBytes: 200 * 1024 * 1024,
+    /** Longest video analysed, seconds. */
+    videoMaxSeconds: 300,
+    /** Most frames analysed per video (300 s at 30 fps), and the highest rate analysed (frames/s). */
+    videoMaxFrames: 9000,
+    videoMaxFps: 30,
   },
 } as const;

@@ -1,8 +1,10 @@
 /**
- * The HTTP service (Fastify): `POST /v1/predict`, `POST /v1/predict-video` (video-route.ts), `GET /v1/model`, `GET /healthz`, the model as ONNX
- * for in-browser inference (`GET /v1/model.onnx`), and the web page (web/, built by Vite) with every
- * asset it needs (no CDN). The model is loaded once; requests go through a bounded batching queue. Every error is JSON
- * `{ error: { code, message } }` with a 4xx/5xx status.
+ * The HTTP service (Fastify): `POST /v1/predict`, `POST /v1/predict-video` (video-route.ts), `GET /v1/model`,
+ * `GET /v1/auth`, `GET /healthz`, `GET /readyz`, the model as ONNX for in-browser inference (`GET /v1/model.onnx`),
+ * and the web page (web/, built by Vite) with every asset it needs (no CDN). The model is loaded once; requests go
+ * through a bounded batching queue, face detections through a bounded limiter. Every error is JSON
+ * `{ error: { code, message } }` with a 4xx/5xx status. Host, origin and API-key checks and the security
+ * headers: security.ts. Answers name the model by its public name, never by a path of this machine.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +19,8 @@ import type { ConvCutModel } from '../infer/convcut-model.js';
 import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
 import { booleanParam, HttpError } from './http-error.js';
+import { Limiter } from './limiter.js';
+import { registerSecurity } from './security.js';
 import { registerVideoRoute, type VideoLimits } from './video-route.js';
 import { DEFAULTS } from '../defaults.js';
 
@@ -32,8 +36,19 @@ export interface ServerOptions {
   topK?: number;
   webDir?: string;
   logger?: boolean;
-  /** `POST /v1/predict-video`'s limits (upload size, seconds analysed). */
+  /** `POST /v1/predict-video`'s limits (upload size and deadline, seconds and frames analysed, …). */
   video?: VideoLimits;
+  /** Face detections run at once (`/v1/predict?faces=1`), and how many more may wait; past that, 503. */
+  maxFaceDetections?: number;
+  faceQueue?: number;
+  /**
+   * Host names the `Host` header may carry (DNS rebinding): these and the addresses the server
+   * listens on; `*` any; an entry without a port: any port; `.example.com`: it and its subdomains.
+   * Undefined: any Host (a library user embedding the server checks it themselves).
+   */
+  allowedHosts?: string[];
+  /** Bearer token every `/v1/*` request needs (`Authorization: Bearer <key>`); undefined: none. */
+  apiKey?: string;
 }
 
 /** `top_k` (a whole number ≥ 1, at most the class count) and `faces` (true/false/1/0), or a 400. */
@@ -65,7 +80,16 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   // The socket may live twice the request limit, and never less than 10 s: a short request limit must
   // end in a 503, not in a connection reset before that answer is written (CI saw one at 1 ms).
   const connectionTimeout = Math.max(2 * timeout, 10_000);
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout });
+  // Node's own limit on receiving a whole request (headers and body; checked every 30 s): a backstop
+  // for bodies trickling in slowly, past the video route's own upload deadline (a 408 and its files removed).
+  const requestTimeout = (o.video?.uploadDeadlineMs ?? DEFAULTS.server.uploadDeadlineMs) + timeout;
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit, connectionTimeout, requestTimeout });
+  registerSecurity(app, { allowedHosts: o.allowedHosts, apiKey: o.apiKey });
+  const faceLimiter = new Limiter(
+    o.maxFaceDetections ?? DEFAULTS.server.maxFaceDetections,
+    o.faceQueue ?? DEFAULTS.server.faceQueue,
+    'face detections',
+  );
   await app.register(fastifyMultipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10 } });
   // Once closing, answers to the requests still in flight also close their keep-alive connection:
   // otherwise close() waits for the client to drop it (Fastify's 72 s keep-alive, seen in the test).
@@ -109,7 +133,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   const modelInfo = {
-    id: model.id,
+    id: model.publicName,
     classes: model.classes,
     inputSize: model.config.inputSize,
     attention: model.config.head.attention,
@@ -123,6 +147,12 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   };
 
   app.get('/healthz', async () => ({ status: 'ok', queue: batcher.pending }));
+  // Ready: the model is loaded (buildServer is given a loaded one) and the server is not closing.
+  app.get('/readyz', async (_req, reply) =>
+    closing ? reply.code(503).send({ status: 'closing' }) : reply.send({ status: 'ready' }),
+  );
+  // Behind the API key when there is one: a 401 here tells the page to ask for the key.
+  app.get('/v1/auth', async () => ({ status: 'ok' }));
   app.get('/v1/model', async () => modelInfo);
   app.get('/v1/model.onnx', async (_req, reply) => {
     return reply.type('application/octet-stream').send(Buffer.from(model.portableOnnx()));
@@ -184,8 +214,14 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     // scope (this request and its body) alive for the whole limit — a flood of bad images held
     // ~30 s of requests (≈ 1 GB) in memory.
     let timer: NodeJS.Timeout | undefined;
+    // Aborted at the time limit: a face detection still waiting for its turn then never runs.
+    const ac = new AbortController();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HttpError(503, 'timeout', `request took longer than ${timeout} ms`)), timeout);
+      timer = setTimeout(() => {
+        const e = new HttpError(503, 'timeout', `request took longer than ${timeout} ms`);
+        ac.abort(e);
+        reject(e);
+      }, timeout);
       timer.unref();
     });
     const work = (async () => {
@@ -199,9 +235,13 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
       let crops: { box: { x: number; y: number; width: number; height: number; score?: number }; image: DecodedImage }[];
       if (wantFaces) {
         const { detectFaces } = await import('../infer/faces.js');
-        const faces = await detectFaces(buf, model.config.inputSize).catch((e: Error) => {
-          throw new HttpError(422, 'not_an_image', `cannot read the image (${e.message.split('\n')[0]})`);
-        });
+        // A few at once: each decodes its photo whole (a 40-megapixel one is ~120 MB of RGB, more as tensors).
+        const release = await faceLimiter.acquire(ac.signal);
+        const faces = await detectFaces(buf, model.config.inputSize)
+          .catch((e: Error) => {
+            throw new HttpError(422, 'not_an_image', `cannot read the image (${e.message.split('\n')[0]})`);
+          })
+          .finally(release);
         crops = faces.map((f) => ({ box: f.box, image: f.aligned }));
       } else {
         const image = await decodeImage(buf, model.config.inputSize).catch((e: Error) => {
@@ -225,7 +265,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
           return { box: c.box, label, score, top };
         }),
       );
-      return { model: model.id, faces: results, timing: { total_ms: Math.round((performance.now() - t0) * 10) / 10 } };
+      return { model: model.publicName, faces: results, timing: { total_ms: Math.round((performance.now() - t0) * 10) / 10 } };
     })();
     try {
       return reply.send(await Promise.race([work, deadline]));
@@ -234,7 +274,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     }
   });
 
-  registerVideoRoute(app, model, o.video);
+  registerVideoRoute(app, model, { maxPixels, ...o.video });
 
   // face-api's detector and landmark models, for the page's in-browser face finding (they ship in its npm package).
   await app.register(fastifyStatic, { root: FACE_API_MODELS, prefix: '/models/face-api/', decorateReply: false });

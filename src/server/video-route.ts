@@ -1,18 +1,27 @@
 /**
  * `POST /v1/predict-video`: a video (multipart field "video", or the raw body as video/*) → the same
- * rows and per-track summaries as `convcut predict clip.mp4 --faces --format json`. The upload is
- * streamed to a temporary file (ffmpeg needs to seek in mp4), size-limited while it arrives; the
- * seconds analysed are limited too. One video is analysed at a time; another gets 503 meanwhile.
+ * rows and per-track summaries as `convcut predict clip.mp4 --faces --format json`.
+ *
+ * Every request's work is bounded:
+ * - the upload streams to a temporary file (ffmpeg needs to seek in mp4), size-limited while it
+ *   arrives, and must be complete within a deadline (408 past it); a few uploads may arrive at once
+ *   (503 past them), so a client sending a byte a minute holds one of those, never the analysis;
+ * - one video is analysed at a time, the slot taken once its upload is complete (503 while busy);
+ *   the seconds, frames, frame rate and frame size analysed are limited (the reader refuses more);
+ * - the analysis stops when its client goes, and when the server closes;
+ * - uploads live in one folder per server (under `uploadDir`, default the OS temporary folder),
+ *   each removed when its request ends, the folder when the server closes or the process exits.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import type { VideoRow } from '../infer/video/summary.js';
+import { DEFAULTS } from '../defaults.js';
 import { booleanParam, HttpError } from './http-error.js';
 
 export interface VideoLimits {
@@ -20,26 +29,112 @@ export interface VideoLimits {
   maxBytes?: number;
   /** Longest video accepted (seconds, from its header); one without a duration is read this far. */
   maxSeconds?: number;
+  /** The whole upload must arrive within this many ms, else 408. */
+  uploadDeadlineMs?: number;
+  /** Uploads arriving at once; past that, 503. */
+  maxUploads?: number;
+  /** Most frames analysed (413 past it), highest rate analysed (frames/s), largest frame (pixels, 413 past it). */
+  maxFrames?: number;
+  maxFps?: number;
+  maxPixels?: number;
+  /** Where this server's upload folder is made (default: the OS temporary folder). */
+  uploadDir?: string;
+}
+
+/** Upload folders of every server in this process: removed on exit, whatever ended it. */
+const liveDirs = new Set<string>();
+let exitHook = false;
+function track(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
 }
 
 export function registerVideoRoute(app: FastifyInstance, model: ConvCutModel, limits: VideoLimits = {}): void {
-  const maxBytes = limits.maxBytes ?? 200 * 1024 * 1024;
-  const maxSeconds = limits.maxSeconds ?? 300;
+  const maxBytes = limits.maxBytes ?? DEFAULTS.server.videoMaxBytes;
+  const deadlineMs = limits.uploadDeadlineMs ?? DEFAULTS.server.uploadDeadlineMs;
+  const maxUploads = limits.maxUploads ?? DEFAULTS.server.maxUploads;
+  const analysis: AnalysisLimits = {
+    maxSeconds: limits.maxSeconds ?? DEFAULTS.server.videoMaxSeconds,
+    maxFrames: limits.maxFrames ?? DEFAULTS.server.videoMaxFrames,
+    maxFps: limits.maxFps ?? DEFAULTS.server.videoMaxFps,
+    maxPixels: limits.maxPixels ?? DEFAULTS.server.maxPixels,
+  };
+  let uploads = 0;
   let busy = false;
-  app.post('/v1/predict-video', async (req) => {
+  /** Every request in progress, to stop when the server closes. */
+  const live = new Set<AbortController>();
+  let root: Promise<string> | undefined;
+  const uploadRoot = () =>
+    (root ??= mkdtemp(path.join(limits.uploadDir ?? tmpdir(), 'convcut-uploads-')).then((d) => {
+      track(d);
+      return d;
+    }));
+
+  app.addHook('preClose', async () => {
+    for (const c of live) c.abort(new HttpError(503, 'shutting_down', 'the server is stopping'));
+  });
+  app.addHook('onClose', async () => {
+    const dir = await root?.catch(() => undefined);
+    if (!dir) return;
+    await rm(dir, { recursive: true, force: true });
+    liveDirs.delete(dir);
+  });
+
+  app.post('/v1/predict-video', async (req, reply) => {
     const q = parseVideoQuery(req.query as Record<string, string | undefined>);
-    if (busy) throw new HttpError(503, 'overloaded', 'a video is being analysed; try again when it is done');
-    busy = true;
-    const dir = await mkdtemp(path.join(tmpdir(), 'convcut-upload-'));
+    if (uploads >= maxUploads) {
+      reply.header('connection', 'close'); // its body is not read
+      throw new HttpError(503, 'overloaded', `${maxUploads} videos are being uploaded; try again later`);
+    }
+    uploads++;
+    let uploading = true;
+    const ac = new AbortController();
+    live.add(ac);
+    const gone = () => {
+      if (!reply.raw.writableFinished) ac.abort(new HttpError(499, 'client_closed', 'the client closed the connection'));
+    };
+    reply.raw.on('close', gone);
+    const timer = setTimeout(
+      () => ac.abort(new HttpError(408, 'upload_timeout', `the upload was not complete within ${deadlineMs} ms`)),
+      deadlineMs,
+    );
+    timer.unref();
+    let dir: string | undefined;
     try {
+      dir = await mkdtemp(path.join(await uploadRoot(), 'v-'));
       const file = path.join(dir, 'upload');
-      await receive(req, file, maxBytes);
-      return await analyse(model, file, q, maxSeconds);
+      await receive(req, file, maxBytes, ac.signal);
+      clearTimeout(timer);
+      uploads--;
+      uploading = false;
+      if (busy) throw new HttpError(503, 'overloaded', 'a video is being analysed; try again when it is done');
+      busy = true;
+      try {
+        return await analyse(model, file, q, analysis, ac.signal);
+      } finally {
+        busy = false;
+      }
+    } catch (e) {
+      if (uploading) closeAfter(reply); // what is left of its body is not read
+      throw e;
     } finally {
-      busy = false;
-      await rm(dir, { recursive: true, force: true });
+      clearTimeout(timer);
+      if (uploading) uploads--;
+      reply.raw.off('close', gone);
+      live.delete(ac);
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   });
+}
+
+/** The answer closes its connection, and the socket goes once it is written (the client may still be sending). */
+function closeAfter(reply: FastifyReply): void {
+  reply.header('connection', 'close');
+  reply.raw.once('finish', () => reply.request.raw.socket?.destroySoon());
 }
 
 interface VideoQuery {
@@ -53,18 +148,36 @@ function parseVideoQuery(q: Record<string, string | undefined>): VideoQuery {
   return { fps, faces: booleanParam('faces', q.faces, true) };
 }
 
-/** The upload into `file`, at most `maxBytes` (counted as it arrives: a 413 before the disk fills). */
-async function receive(req: FastifyRequest, file: string, maxBytes: number): Promise<void> {
+/** A promise that rejects with the signal's reason when it aborts. */
+function aborted(signal: AbortSignal): Promise<never> {
+  const p = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * The upload into `file`, at most `maxBytes` (counted as it arrives: a 413 before the disk fills),
+ * until `signal` aborts. The request stream is never destroyed here: its answer (a 408, a 413) must
+ * still be written to the socket, which then closes.
+ */
+async function receive(req: FastifyRequest, file: string, maxBytes: number, signal: AbortSignal): Promise<void> {
   const type = req.headers['content-type'] ?? '';
-  let source: NodeJS.ReadableStream;
+  let source: Readable;
   if (type.startsWith('multipart/form-data')) {
-    const part = await req.file({ limits: { fileSize: maxBytes } }).catch((e: Error) => {
-      throw new HttpError(400, 'malformed_multipart', `multipart body could not be read: ${e.message}`);
-    });
+    const part = await Promise.race([
+      req.file({ limits: { fileSize: maxBytes } }).catch((e: Error & { code?: string }) => {
+        if (signal.aborted) throw signal.reason;
+        throw new HttpError(400, 'malformed_multipart', `multipart body could not be read: ${e.message}`);
+      }),
+      aborted(signal),
+    ]);
     if (!part || part.fieldname !== 'video')
       throw new HttpError(400, 'missing_video', 'multipart request has no file in a field named "video"');
     source = part.file;
-  } else if (/^video\//.test(type)) source = req.body as NodeJS.ReadableStream;
+  } else if (/^video\//.test(type)) source = req.body as Readable;
   else
     throw new HttpError(
       415,
@@ -79,23 +192,60 @@ async function receive(req: FastifyRequest, file: string, maxBytes: number): Pro
       else done(null, chunk);
     },
   });
+  // A relay between the request and the pipeline: a failed pipeline destroys the relay, not the request.
+  const relay = new PassThrough();
+  const forward = (e: Error) => relay.destroy(e);
+  source.on('error', forward);
+  source.pipe(relay);
   try {
-    await pipeline(source, count, createWriteStream(file));
+    await pipeline(relay, count, createWriteStream(file), { signal });
   } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    const err = e as Error & { code?: string };
     if (e instanceof HttpError) throw e;
-    throw new HttpError(400, 'bad_request', `upload could not be read: ${(e as Error).message}`);
+    if (err.code === 'FST_REQ_FILE_TOO_LARGE')
+      throw new HttpError(413, 'body_too_large', `video is larger than ${maxBytes} bytes`);
+    throw new HttpError(400, 'bad_request', `upload could not be read: ${err.message}`);
+  } finally {
+    source.unpipe(relay);
+    source.off('error', forward);
+    source.on('error', () => {}); // the socket closing under an unread request is no one's error now
   }
   if ((source as { truncated?: boolean }).truncated)
     throw new HttpError(413, 'body_too_large', `video is larger than ${maxBytes} bytes`);
   if (!n) throw new HttpError(400, 'missing_video', 'empty body: send a video');
 }
 
-async function analyse(model: ConvCutModel, file: string, q: VideoQuery, maxSeconds: number) {
-  const { findFfmpeg } = await import('../infer/video/ffmpeg.js');
+interface AnalysisLimits {
+  maxSeconds: number;
+  maxFrames: number;
+  maxFps: number;
+  maxPixels: number;
+}
+
+/** The reader's refusals (src/infer/video/ffmpeg.ts), as answers. */
+const REFUSALS: Record<string, [number, string]> = {
+  MediaRefusedError: [422, 'not_a_video'],
+  FrameTooLargeError: [413, 'frame_too_large'],
+  TooManyFramesError: [413, 'too_many_frames'],
+};
+
+function refusal(e: unknown, ffmpeg: Record<string, unknown>, file: string): HttpError | undefined {
+  if (!(e instanceof Error)) return undefined;
+  for (const [name, [status, code]] of Object.entries(REFUSALS)) {
+    const cls = ffmpeg[name];
+    if ((typeof cls === 'function' && e instanceof cls) || e.name === name || e.constructor.name === name)
+      return new HttpError(status, code, e.message.replaceAll(`${file}: `, '').replaceAll(file, 'the upload'));
+  }
+  return undefined;
+}
+
+async function analyse(model: ConvCutModel, file: string, q: VideoQuery, lim: AnalysisLimits, signal: AbortSignal) {
+  const ffmpeg = await import('../infer/video/ffmpeg.js');
   const { predictVideo } = await import('../infer/video/predict-video.js');
   const { summarise } = await import('../infer/video/summary.js');
   try {
-    findFfmpeg();
+    ffmpeg.findFfmpeg();
   } catch (e) {
     throw new HttpError(501, 'no_ffmpeg', (e as Error).message);
   }
@@ -104,36 +254,59 @@ async function analyse(model: ConvCutModel, file: string, q: VideoQuery, maxSeco
   let problems: string[] = [];
   let tooLong: number | undefined;
   let frames = 0;
-  const stream = predictVideo(model, file, {
-    fps: q.fps,
+  let stopReader = () => {};
+  const stopOnAbort = () => stopReader();
+  signal.addEventListener('abort', stopOnAbort, { once: true });
+  const options = {
+    fps: Math.min(q.fps ?? lim.maxFps, lim.maxFps),
     faces: q.faces,
-    duration: maxSeconds,
-    onReader: (r) => {
+    duration: lim.maxSeconds,
+    // The reader treats the file as hostile (what ffmpeg may open, frame sizes and counts).
+    untrusted: true,
+    signal,
+    limits: { maxFrames: lim.maxFrames, maxPixels: lim.maxPixels, maxFps: lim.maxFps },
+    onReader: (r: { problems: string[]; info: Promise<{ duration?: number }>; stop(): void }) => {
       problems = r.problems;
+      stopReader = () => r.stop();
+      if (signal.aborted) r.stop();
       void r.info.then((i) => {
-        if (i.duration !== undefined && i.duration > maxSeconds) {
+        if (i.duration !== undefined && i.duration > lim.maxSeconds) {
           tooLong = i.duration;
           r.stop();
         }
       });
     },
-  });
-  for await (const f of stream) {
-    frames++;
-    rows.push(...f.rows.map((r) => ({ ...r, file: 'upload' })));
+  };
+  let tooMany = false;
+  try {
+    for await (const f of predictVideo(model, file, options)) {
+      if (signal.aborted) break;
+      if (++frames > lim.maxFrames) {
+        tooMany = true;
+        break;
+      }
+      rows.push(...f.rows.map((r) => ({ ...r, file: 'upload' })));
+    }
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    throw refusal(e, ffmpeg as unknown as Record<string, unknown>, file) ?? e;
+  } finally {
+    signal.removeEventListener('abort', stopOnAbort);
   }
+  if (signal.aborted) throw signal.reason;
+  if (tooMany) throw new HttpError(413, 'too_many_frames', `video has more than ${lim.maxFrames} frames to analyse`);
   if (tooLong !== undefined)
-    throw new HttpError(413, 'video_too_long', `video is ${tooLong.toFixed(1)} s long; the limit is ${maxSeconds} s`);
+    throw new HttpError(413, 'video_too_long', `video is ${tooLong.toFixed(1)} s long; the limit is ${lim.maxSeconds} s`);
   // ffmpeg names the file; the client's name for it is not the temporary one.
   const said = problems.at(-1)?.replace(`${file}: `, '');
   if (!frames) throw new HttpError(422, 'not_a_video', `cannot read the video (${said ?? 'no frames'})`);
   return {
-    model: model.id,
+    model: model.publicName,
     classes: model.classes,
     frames,
     rows: rows.map(({ file: _f, ...r }) => r),
     tracks: summarise(rows, model.classes),
-    problems,
+    problems: problems.map((p) => p.replaceAll(`${file}: `, '').replaceAll(file, 'the upload')),
     timing: { total_ms: Math.round(performance.now() - t0) },
   };
 }
