@@ -1,4 +1,8 @@
-/** Expand command-line image and video arguments: files, folders (recursively) and simple globs (`dir/*.jpg`). */
+/**
+ * Expand command-line image and video arguments: files, folders (recursively) and simple globs
+ * (`dir/*.jpg`), as absolute paths: a file named `concat:a.ts|a.ts`, `http:x` or `-i` is then only
+ * a file, to ffmpeg and everything else.
+ */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
@@ -39,12 +43,12 @@ export async function expandInputs(args: string[]): Promise<string[]> {
       });
       const hits = names.filter((n) => re.test(n)).sort();
       if (!hits.length) throw new Error(`${a}: no file matches`);
-      out.push(...hits.map((n) => path.join(dir, n)));
+      out.push(...hits.map((n) => path.resolve(dir, n)));
       continue;
     }
     const st = await fs.stat(a).catch(() => undefined);
     if (!st) throw new Error(`${a}: no such file or folder`);
-    out.push(...(st.isDirectory() ? await walk(a) : [a]));
+    out.push(...(st.isDirectory() ? await walk(path.resolve(a)) : [path.resolve(a)]));
   }
   return out;
 }

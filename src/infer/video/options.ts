@@ -1,5 +1,5 @@
 /** What `predictVideo` can be asked, and its defaults (kept light: the CLI reads them at start-up). */
-import type { FrameOptions, FrameReader } from './ffmpeg.js';
+import type { FrameLimits, FrameOptions, FrameReader } from './ffmpeg.js';
 import { DEFAULTS } from '../../defaults.js';
 
 export interface VideoOptions extends FrameOptions {
@@ -26,3 +26,19 @@ export const VIDEO_DEFAULTS = {
   maxAge: 1,
   cutThreshold: 30,
 };
+
+/** Largest frame, pixels: the photo limit (checked from ffmpeg's stream header, before decoding). */
+export const VIDEO_MAX_PIXELS: number = DEFAULTS.server.maxPixels;
+/** Most frames read from an untrusted video: 10 minutes at 30 frames/s. */
+export const UNTRUSTED_MAX_FRAMES = 18_000;
+/** Most frames analysed per second of an untrusted video (a faster source is sampled down to this). */
+export const UNTRUSTED_MAX_FPS = 60;
+
+/** The limits a reading runs under: what was asked, else the defaults for trusted or untrusted input. */
+export function frameLimits(o: Pick<FrameOptions, 'untrusted' | 'limits'>): FrameLimits {
+  const base: FrameLimits = o.untrusted
+    ? { maxPixels: VIDEO_MAX_PIXELS, maxFrames: UNTRUSTED_MAX_FRAMES, maxFps: UNTRUSTED_MAX_FPS }
+    : { maxPixels: VIDEO_MAX_PIXELS };
+  const given = Object.fromEntries(Object.entries(o.limits ?? {}).filter(([, v]) => v !== undefined)) as FrameLimits;
+  return { ...base, ...given };
+}
