@@ -9,6 +9,7 @@ import { encodePng, type DecodedImage } from '../data/image.js';
 import { renderSpec, timelineSpec } from '../eval/plots.js';
 import { Smoother, type TrackSummary, type VideoRow } from '../infer/video/summary.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { escapeHtml } from '../util/html.js';
 import { csvHeader, csvRow } from './predict-video.js';
 
 export interface VideoResult {
@@ -42,8 +43,8 @@ export async function writeVideoReport(dir: string, results: VideoResult[], clas
       if (crop) await writeFileAtomic(path.join(dir, `${name}.png`), await encodePng(crop));
       tracks.push(trackHtml(name, s, !!crop));
     }
-    const note = r.problems.length ? `<p class="warn">ffmpeg: ${esc(r.problems.at(-1)!)}</p>` : '';
-    sections.push(`<h2>${esc(r.file)}</h2>${note}${tracks.join('\n') || '<p>No face found.</p>'}`);
+    const note = r.problems.length ? `<p class="warn">ffmpeg: ${escapeHtml(r.problems.at(-1)!)}</p>` : '';
+    sections.push(`<h2>${escapeHtml(r.file)}</h2>${note}${tracks.join('\n') || '<p>No face found.</p>'}`);
   }
   const summary = results.map((r) => ({ file: r.file, tracks: r.summary, problems: r.problems }));
   await writeFileAtomic(path.join(dir, 'summary.json'), JSON.stringify({ classes, smooth, videos: summary }, null, 1));
@@ -58,17 +59,15 @@ function trackHtml(name: string, s: TrackSummary, thumb: boolean): string {
   const shares = Object.entries(s.share)
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${esc(k)} ${(100 * v).toFixed(0)} %`)
+    .map(([k, v]) => `${escapeHtml(k)} ${(100 * v).toFixed(0)} %`)
     .join(', ');
-  const onsets = s.onsets.map((o) => `${o.time.toFixed(2)} s ${esc(o.label)}`).join(' → ');
+  const onsets = s.onsets.map((o) => `${o.time.toFixed(2)} s ${escapeHtml(o.label)}`).join(' → ');
   return `<div class="track">${thumb ? `<img class="thumb" src="${name}.png" alt="track ${s.track}">` : ''}
-<div><h3>Track ${s.track}: mostly ${esc(s.dominant)}</h3>
+<div><h3>Track ${s.track}: mostly ${escapeHtml(s.dominant)}</h3>
 <p>${s.start.toFixed(2)}–${s.end.toFixed(2)} s, ${s.frames} frames. Time per expression: ${shares}.</p>
 <p>Changes: ${onsets}</p>
 <img src="${name}_timeline.svg" alt="expression probabilities over time, track ${s.track}"></div></div>`;
 }
-
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const page = (body: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>convcut — expressions over time</title>

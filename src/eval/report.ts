@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { escapeHtml } from '../util/html.js';
 import { Rng } from '../util/rng.js';
 import type { EvalResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
@@ -170,24 +171,22 @@ export async function writeReport(dir: string, r: EvalResult, o: ReportOptions =
       : '',
   ].join('\n');
   await save('report.md', md);
-  const svgs = await Promise.all(
-    ['confusion.svg', 'reliability.svg', 'groups.svg', 'tsne.svg', 'curves.svg']
-      .filter((f) => files.includes(f))
-      .map((f) => fs.readFile(path.join(dir, f), 'utf8')),
-  );
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+  // Pictures as <img>, not inlined: an SVG's text holds class names, and an image never runs script.
+  const svgs = ['confusion.svg', 'reliability.svg', 'groups.svg', 'tsne.svg', 'curves.svg'].filter((f) => files.includes(f));
+  const t = escapeHtml(title);
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${t}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>
-<h1>convcut evaluation</h1><p>${title}: ${m.n} images, ${r.attention} attention.</p>
+<h1>convcut evaluation</h1><p>${t}: ${m.n} images, ${escapeHtml(r.attention)} attention.</p>
 <table><tr><th>metric</th><th>value (95 % CI)</th></tr><tr><td>accuracy (WAR)</td><td>${pct(m.accuracy)} (${ci(r.intervals.accuracy)})</td></tr><tr><td>mean class accuracy (UAR)</td><td>${pct(m.uar)} (${ci(r.intervals.uar)})</td></tr><tr><td>macro-F1</td><td>${pct(m.macroF1)} (${ci(r.intervals.macroF1)})</td></tr><tr><td>ECE (15 bins)</td><td>${pct(r.ece)}${r.eceBeforeScaling !== undefined ? ` (${pct(r.eceBeforeScaling)} before temperature scaling)` : ''}</td></tr>${
     r.reference ? `<tr><td>accuracy, published protocol</td><td>${pct(r.reference.accuracy)}</td></tr>` : ''
   }</table>
 <h2>Per class</h2><table><tr><th>class</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></tr>${m.perClass
     .map(
       (c) =>
-        `<tr><td>${c.class}</td><td>${c.support}</td><td>${c.precision.toFixed(3)}</td><td>${c.recall.toFixed(3)}</td><td>${c.f1.toFixed(3)}</td></tr>`,
+        `<tr><td>${escapeHtml(c.class)}</td><td>${c.support}</td><td>${c.precision.toFixed(3)}</td><td>${c.recall.toFixed(3)}</td><td>${c.f1.toFixed(3)}</td></tr>`,
     )
     .join('')}</table>
-${svgs.map((s) => `<div>${s}</div>`).join('\n')}
+${svgs.map((f) => `<div><img src="${f}" alt="${escapeHtml(f.replace('.svg', ''))}"></div>`).join('\n')}
 </body></html>`;
   await save('report.html', html);
   return files;

@@ -11,10 +11,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ConvCutConfig } from '../model/config.js';
+import { checkModelConfig, type ConvCutConfig } from '../model/config.js';
 import { exportOnnx, type Precision } from '../engine/onnx-export.js';
 import { checkPrecision } from '../engine/device.js';
 import { onnx } from '../engine/onnx-ops.js';
+import { externalDataRefs } from '../engine/onnx-external.js';
 import { createSession, runSession, type NamedArray, type SessionOptions } from '../engine/ort-session.js';
 import type { PixelSource } from '../data/dataset.js';
 import type { DecodedImage } from '../data/image.js';
@@ -101,10 +102,17 @@ export class ConvCutModel {
     const bytes = await fs.readFile(file);
     let config: ConvCutConfig;
     try {
-      const meta = onnx.ModelProto.decode(bytes).metadataProps?.find((p) => p.key === 'convcut')?.value;
+      const proto = onnx.ModelProto.decode(bytes);
+      const external = externalDataRefs(proto);
+      if (external.length)
+        throw new Error(
+          `it reads tensors from other files (${external.slice(0, 3).join(', ')}${external.length > 3 ? ', …' : ''}); a model file must hold all of its weights`,
+        );
+      const meta = proto.metadataProps?.find((p) => p.key === 'convcut')?.value;
       if (!meta) throw new Error('no "convcut" metadata');
       const parsed = JSON.parse(meta) as { config: ConvCutConfig; part: string };
       if (parsed.part !== 'full') throw new Error(`it holds the ${parsed.part} only`);
+      checkModelConfig(parsed.config);
       config = parsed.config;
     } catch (e) {
       throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`, { cause: e });

@@ -176,3 +176,33 @@ export function makeConfig(opts: ConvCutOptions = {}): ConvCutConfig {
     },
   };
 }
+
+/** Longest class name a model may carry, and most classes (FER has 7–8; a bound for hostile files). */
+export const MAX_CLASS_NAME = 64;
+export const MAX_CLASSES = 1000;
+
+/**
+ * The parts of a config that a model file from a stranger could abuse, checked when it loads: class
+ * names (they are shown in pages and reports; printable text of bounded length, each once), the
+ * temperature and the input size (memory per image).
+ */
+export function checkModelConfig(c: ConvCutConfig): void {
+  const classes: unknown = c?.head?.classes;
+  if (!Array.isArray(classes) || classes.length < 2 || classes.length > MAX_CLASSES)
+    throw new Error(`expected 2–${MAX_CLASSES} class names, got ${Array.isArray(classes) ? classes.length : typeof classes}`);
+  classes.forEach((name: unknown, i) => {
+    if (typeof name !== 'string' || !name.length || name.length > MAX_CLASS_NAME)
+      throw new Error(`class ${i}: a name must be text of 1–${MAX_CLASS_NAME} characters`);
+    // \p{C}: control, format (bidi overrides, zero-width), unassigned and private-use characters.
+    if (/\p{C}/u.test(name) || name.trim() !== name)
+      throw new Error(
+        `class ${i} (${JSON.stringify(name.slice(0, 20))}): only printable characters, no leading or trailing space`,
+      );
+  });
+  if (new Set(classes).size !== classes.length) throw new Error('a class name appears twice');
+  const t = c.head.temperature;
+  if (t !== undefined && !(typeof t === 'number' && t > 0 && t < 1e3))
+    throw new Error(`temperature ${String(t)} is not in (0, 1000)`);
+  if (!Number.isInteger(c.inputSize) || c.inputSize < 16 || c.inputSize > 2048)
+    throw new Error(`input size ${String(c.inputSize)} is not a whole number in 16–2048`);
+}

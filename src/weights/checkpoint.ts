@@ -7,7 +7,7 @@
 import { readFileHead } from '../util/file-head.js';
 import { promises as fs } from 'node:fs';
 import { paramSpecs } from '../engine/describe.js';
-import type { ConvCutConfig } from '../model/config.js';
+import { checkModelConfig, type ConvCutConfig } from '../model/config.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { decodeSafetensors, encodeSafetensors, isSafetensors, openSafetensors, type SafetensorsFile } from './safetensors.js';
 import { checkWeights, type Weights } from './weight-map.js';
@@ -92,6 +92,7 @@ export async function loadCheckpoint(file: string, opts: { lazy?: boolean } = {}
     throw new Error(`${file}: checkpoint version ${meta.version} is newer than this convcut reads (${CHECKPOINT_VERSION})`);
   let specs;
   try {
+    checkModelConfig(meta.config);
     specs = paramSpecs(meta.config);
   } catch (e) {
     // A damaged or hand-edited config: say so here, not as a TypeError deep in the network code.

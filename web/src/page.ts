@@ -42,6 +42,42 @@ const threadsParam = Number(new URLSearchParams(location.search).get('threads'))
 ort.env.wasm.numThreads =
   threadsParam > 0 ? threadsParam : self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
+/** The server's API key, when it asks for one (`convcut serve --api-key`): kept for this tab only. */
+const KEY_STORE = 'convcut-api-key';
+
+/** fetch() to the API, with the key as a Bearer token; a 401 asks for the key and tries again. */
+async function api(url: string, init: RequestInit = {}): Promise<Response> {
+  for (;;) {
+    const key = sessionStorage.getItem(KEY_STORE);
+    const headers = new Headers(init.headers);
+    if (key) headers.set('authorization', `Bearer ${key}`);
+    const r = await fetch(url, { ...init, headers });
+    if (r.status !== 401) return r;
+    await r.body?.cancel();
+    sessionStorage.setItem(KEY_STORE, await askForKey(key ? 'the server refused that key' : ''));
+  }
+}
+
+let keyAsked: Promise<string> | undefined;
+/** Shows the key form and resolves with what is entered (one form for all requests waiting). */
+function askForKey(problem: string): Promise<string> {
+  return (keyAsked ??= new Promise<string>((resolve) => {
+    const form = $<HTMLFormElement>('api-key');
+    $('api-key-problem').textContent = problem;
+    form.hidden = false;
+    form.addEventListener(
+      'submit',
+      (e) => {
+        e.preventDefault();
+        form.hidden = true;
+        keyAsked = undefined;
+        resolve($<HTMLInputElement>('api-key-input').value.trim());
+      },
+      { once: true },
+    );
+  }));
+}
+
 function engine(): 'browser' | 'server' {
   return (document.querySelector('input[name=engine]:checked') as HTMLInputElement).value as 'browser' | 'server';
 }
@@ -53,7 +89,7 @@ function engine(): 'browser' | 'server' {
 let provider: 'webgpu' | 'wasm' = 'wasm';
 function getSession(): Promise<ort.InferenceSession> {
   session ??= (async () => {
-    const bytes = new Uint8Array(await (await fetch('/v1/model.onnx')).arrayBuffer());
+    const bytes = new Uint8Array(await (await api('/v1/model.onnx')).arrayBuffer());
     const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     const adapter = await gpu?.requestAdapter().catch(() => null);
     if (adapter) {
@@ -110,7 +146,7 @@ async function predictOnServer(blob: Blob): Promise<Face[]> {
   const faces = $<HTMLInputElement>('faces').checked;
   const form = new FormData();
   form.append('image', blob, 'image');
-  const r = await fetch(`/v1/predict?top_k=${info.classes.length}&faces=${faces}`, { method: 'POST', body: form });
+  const r = await api(`/v1/predict?top_k=${info.classes.length}&faces=${faces}`, { method: 'POST', body: form });
   const body = await r.json();
   if (!r.ok) throw new Error(body.error?.message ?? `HTTP ${r.status}`);
   return body.faces as Face[];
@@ -134,20 +170,36 @@ function draw(src: CanvasImageSource, w: number, h: number, faces: Face[]): void
     ctx.fillStyle = '#fff';
     ctx.fillText(text, x + 5, Math.max(16, y - 6));
   });
-  results.innerHTML = '';
-  faces.forEach((f, i) => {
-    const div = document.createElement('div');
-    div.className = 'face';
-    div.dataset.label = f.label;
-    div.innerHTML = `<h3>${faces.length > 1 ? `Face ${i + 1}: ` : ''}<span class="label">${f.label}</span></h3>`;
-    for (const t of f.top) {
-      const row = document.createElement('div');
-      row.className = 'bar';
-      row.innerHTML = `<span>${t.label}</span><span class="track"><span class="fill" style="display:block;width:${(100 * t.score).toFixed(1)}%"></span></span><span>${(100 * t.score).toFixed(1)}%</span>`;
-      div.append(row);
-    }
-    results.append(div);
-  });
+  results.replaceChildren(...faces.map((f, i) => faceCard(f, i, faces.length)));
+}
+
+/**
+ * One face's labels and bars. Labels come from the model (anyone can publish a checkpoint whose
+ * class names are HTML), so they reach the page as text only: no innerHTML anywhere on this page.
+ */
+function faceCard(f: Face, i: number, count: number): HTMLElement {
+  const div = el('div', 'face');
+  div.dataset.label = f.label;
+  const h3 = el('h3', undefined, count > 1 ? `Face ${i + 1}: ` : '');
+  h3.append(el('span', 'label', f.label));
+  div.append(h3);
+  for (const t of f.top) {
+    const fill = el('span', 'fill');
+    fill.style.width = `${(100 * t.score).toFixed(1)}%`; // CSSOM, not a style attribute: allowed under the page's CSP
+    const track = el('span', 'track');
+    track.append(fill);
+    const row = el('div', 'bar');
+    row.append(el('span', undefined, t.label), track, el('span', undefined, `${(100 * t.score).toFixed(1)}%`));
+    div.append(row);
+  }
+  return div;
+}
+
+function el(tag: string, className?: string, text?: string): HTMLElement {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text) e.textContent = text;
+  return e;
 }
 
 async function analyse(src: ImageBitmap | HTMLVideoElement, blob?: Blob): Promise<void> {
@@ -246,7 +298,7 @@ for (const r of document.querySelectorAll('input[name=engine]'))
   r.addEventListener('change', () => current instanceof ImageBitmap && void analyse(current));
 
 (async () => {
-  info = await (await fetch('/v1/model')).json();
+  info = await (await api('/v1/model')).json();
   try {
     processor = checkProcessor(info.processor);
   } catch (e) {
