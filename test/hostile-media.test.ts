@@ -20,6 +20,12 @@ import {
   type VideoFrame,
 } from '../src/infer/video/ffmpeg.js';
 import { UNTRUSTED_MAX_FPS } from '../src/infer/video/options.js';
+import { predictVideo } from '../src/infer/video/predict-video.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { paramSpecs } from '../src/engine/describe.js';
+import { saveCheckpoint } from '../src/weights/checkpoint.js';
+import { initWeights } from '../src/weights/weight-map.js';
+import { smallConfig } from './helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-hostile-'));
 const at = (...p: string[]) => path.join(dir, ...p);
@@ -270,6 +276,36 @@ describe('stopping', () => {
     }
     expect(frames.length).toBeLessThan(100);
     expect(alive(s.pid!)).toBe(false);
+  });
+});
+
+describe('predictVideo', () => {
+  it('an abort ends it after the frame in hand, ffmpeg killed; a refused upload throws MediaRefusedError', async () => {
+    const ck = at('model.safetensors');
+    const cfg = smallConfig();
+    await saveCheckpoint(ck, cfg, initWeights(paramSpecs(cfg), 3));
+    const model = await ConvCutModel.load(ck);
+    try {
+      const ac = new AbortController();
+      let pid: number | undefined;
+      const stream = predictVideo(model, at('long.mkv'), {
+        faces: false,
+        untrusted: true,
+        signal: ac.signal,
+        onReader: (r) => (pid = r.pid),
+      });
+      const first = await stream.next();
+      expect(first.done).toBe(false);
+      ac.abort();
+      await expect(stream.next()).rejects.toMatchObject({ name: 'AbortError' });
+      expect(alive(pid!)).toBe(false);
+      const refused = predictVideo(model, at('upload'), { faces: false, untrusted: true });
+      await expect(refused.next()).rejects.toBeInstanceOf(MediaRefusedError);
+      const huge = predictVideo(model, at('huge.mkv'), { faces: false, untrusted: true });
+      await expect(huge.next()).rejects.toBeInstanceOf(FrameTooLargeError);
+    } finally {
+      await model.dispose();
+    }
   });
 });
 

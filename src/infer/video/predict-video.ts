@@ -39,8 +39,8 @@ export interface FrameResult {
 export async function* predictVideo(model: ConvCutModel, file: string, o: VideoOptions = {}): AsyncGenerator<FrameResult> {
   const opt = { ...VIDEO_DEFAULTS, ...o };
   const { detectWithLandmarks, refitFaces } = await import('../faces.js'); // tfjs loads only when video is read
+  o.signal?.throwIfAborted();
   const reader = readFrames(file, o);
-  o.onReader?.(reader);
   const size = model.config.inputSize;
   const tracker = new Tracker({ maxAge: opt.maxAge });
   const smoother = new Smoother(opt.smooth);
@@ -48,36 +48,56 @@ export async function* predictVideo(model: ConvCutModel, file: string, o: VideoO
   let lastDetect = -Infinity;
   let prevThumb: Float32Array | undefined;
   let pending: Promise<FrameResult> | undefined;
-  for await (const frame of reader.frames) {
-    const thumb = thumbnail(frame);
-    const cut = prevThumb !== undefined && frameDifference(thumb, prevThumb) > opt.cutThreshold;
-    prevThumb = thumb;
-    if (cut) tracker.cut();
-    let found: { box: FrameFace['box']; aligned: DecodedImage }[];
-    if (o.faces === false)
-      found = [
-        { box: { x: 0, y: 0, width: frame.width, height: frame.height, score: 1 }, aligned: await whole(frame, file, size) },
-      ];
-    else {
-      const detect = cut || frame.index - lastDetect >= opt.detectEvery;
-      faces = detect
-        ? await detectWithLandmarks(frame, size, {
-            minConfidence: opt.minConfidence,
-            trusted: cut ? [] : faces.map((f) => f.box),
-          })
-        : await refitFaces(frame, faces, size);
-      if (detect) lastDetect = frame.index;
-      found = faces;
+  try {
+    o.onReader?.(reader);
+    for await (const frame of reader.frames) {
+      const thumb = thumbnail(frame);
+      const cut = prevThumb !== undefined && frameDifference(thumb, prevThumb) > opt.cutThreshold;
+      prevThumb = thumb;
+      if (cut) tracker.cut();
+      let found: { box: FrameFace['box']; aligned: DecodedImage }[];
+      if (o.faces === false)
+        found = [
+          { box: { x: 0, y: 0, width: frame.width, height: frame.height, score: 1 }, aligned: await whole(frame, file, size) },
+        ];
+      else {
+        const detect = cut || frame.index - lastDetect >= opt.detectEvery;
+        faces = detect
+          ? await detectWithLandmarks(frame, size, {
+              minConfidence: opt.minConfidence,
+              trusted: cut ? [] : faces.map((f) => f.box),
+            })
+          : await refitFaces(frame, faces, size);
+        if (detect) lastDetect = frame.index;
+        found = faces;
+      }
+      o.signal?.throwIfAborted(); // aborted while the faces were found: this frame goes no further
+      const tracks = tracker.assign(
+        found.map((f) => f.box),
+        frame.time,
+      );
+      const job = classifyFrame(model, file, frame, found, tracks, cut);
+      const prev = pending;
+      pending = job;
+      if (prev) {
+        const done = await prev;
+        o.signal?.throwIfAborted();
+        yield smoothRows(done, smoother, model.classes);
+      }
     }
-    const tracks = tracker.assign(
-      found.map((f) => f.box),
-      frame.time,
-    );
-    const job = classifyFrame(model, file, frame, found, tracks, cut);
-    if (pending) yield smoothRows(await pending, smoother, model.classes);
-    pending = job;
+    if (pending) {
+      const done = await pending;
+      pending = undefined;
+      o.signal?.throwIfAborted();
+      yield smoothRows(done, smoother, model.classes);
+    }
+  } finally {
+    // However this ends (a throw, an abort, the caller leaving the loop), ffmpeg goes, and a frame
+    // still in the model is not left to reject unheard.
+    pending?.catch(() => {});
+    reader.stop();
+    await reader.frames.return(undefined);
   }
-  if (pending) yield smoothRows(await pending, smoother, model.classes);
 }
 
 /** One frame's faces through the model (the one image stream, at the model's temperature): raw rows. */
