@@ -3,7 +3,8 @@
  * as huggingface_hub's file_download.py reads it): `HEAD|GET /{repo}/resolve/{revision}/{file}`
  * answers 302 to `/blobs/{sha256}` for LFS files with X-Repo-Commit, X-Linked-Etag, X-Linked-Size
  * and ETag (small files: 200 with ETag), 401/403/404 with X-Error-Code; blobs honour Range;
- * `GET /api/models/{repo}[/revision/{rev}]` lists `siblings`. Faults can be injected per blob.
+ * `GET /api/models/{repo}[/revision/{rev}]` lists `siblings`. Faults can be injected per blob, and
+ * `intercept` lets a test answer any request itself (a lying Hub: hostile-hub.test.ts).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -33,6 +34,8 @@ export class FakeHub {
   readonly faults = new Map<string, Fault>();
   /** Plain files at fixed paths (a URL download, a Keras mirror). */
   readonly statics = new Map<string, Buffer>();
+  /** Answers a request in place of the stand-in (after logging it); returns true when it did. */
+  intercept?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
   private server?: http.Server;
   private readonly blobs = new Map<string, Buffer>();
   url = '';
@@ -56,6 +59,7 @@ export class FakeHub {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url!, 'http://x');
     this.log.push({ method: req.method!, url: url.pathname, range: req.headers.range, auth: req.headers.authorization });
+    if (this.intercept?.(req, res, url)) return;
     const stat = this.statics.get(url.pathname);
     if (stat) {
       res.writeHead(200, { 'content-length': String(stat.length) });

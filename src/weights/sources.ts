@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { download, exists, sha256File } from './download.js';
 import { cachedHubFile, hubCacheDir, hubFile, listHubFiles, parseHubRef, type HubRef } from './hub.js';
+import { insideDir, unsafePathReason } from './safe-path.js';
 
 export interface CatalogEntry {
   name: string;
@@ -133,17 +134,25 @@ async function kerasFile(size: string): Promise<string> {
   const name = `convnext_${size}_notop.h5`;
   const kerasOwn = path.join(process.env.KERAS_HOME || path.join(os.homedir(), '.keras'), 'models', name);
   if ((await exists(kerasOwn)) && (await sha256File(kerasOwn)) === sha256) return kerasOwn;
-  const dest = path.join(convcutCacheDir(), 'keras', name);
+  const label = `keras:convnext_${size}`;
+  const dest = insideDir(convcutCacheDir(), path.join(convcutCacheDir(), 'keras', name), label);
   const base = process.env.CONVCUT_KERAS_URL || KERAS_URL; // a mirror of Keras' files, if set
-  if (!(await exists(dest))) await download(`${base}${name}`, dest, { sha256, label: `keras:convnext_${size}` });
+  if (!(await exists(dest))) await download(`${base}${name}`, dest, { sha256, label, inside: convcutCacheDir() });
   return dest;
 }
 
+/**
+ * urls/{hash of the URL}/{the URL's last path segment}: the name keeps the file's extension (which
+ * says what it is). The segment stays percent-encoded, so `%2e%2e%2f` is no path; a name that is
+ * still not a plain file name (none: URL parsing removes `.` and `..`) becomes `download`.
+ */
 async function urlFile(url: string): Promise<string> {
   const u = new URL(url);
-  const base = path.basename(u.pathname) || 'download';
-  const dest = path.join(convcutCacheDir(), 'urls', createHash('sha256').update(url).digest('hex').slice(0, 16), base);
-  if (!(await exists(dest))) await download(url, dest, { label: url });
+  const last = path.posix.basename(u.pathname);
+  const base = last && !unsafePathReason(last) && !last.includes('/') ? last : 'download';
+  const cache = convcutCacheDir();
+  const dest = insideDir(cache, path.join(cache, 'urls', createHash('sha256').update(url).digest('hex').slice(0, 16), base), url);
+  if (!(await exists(dest))) await download(url, dest, { label: url, inside: cache });
   return dest;
 }
 
