@@ -181,6 +181,10 @@ describe('a Hub answer never names a path outside the cache', () => {
       resolveWeights('hf:org/repo/a//b.safetensors', 'test'),
       /the file "a\/\/b\.safetensors" is not a safe path: an empty segment$/,
     );
+    await refused(
+      resolveWeights('hf:../../model.safetensors', 'test'),
+      /^hf:\.\.\/\.\.\/model\.safetensors: the repository "\.\.\/\.\." is not a safe name: a "\.\." segment$/,
+    );
     expect(hub.log).toEqual([]);
     nothingOutside();
   });
@@ -300,6 +304,20 @@ describe('redirects', () => {
     expect(hub.log.find((r) => r.url.startsWith('/hop/'))?.auth).toBe('Bearer secret');
     expect(elsewhere.log.map((r) => r.url)).toEqual(['/cdn/blob']);
     expect(elsewhere.log.map((r) => r.auth)).toEqual([undefined]);
+  });
+
+  it('a listing redirected to another host is asked for without the token', async () => {
+    process.env.HF_TOKEN = 'secret';
+    elsewhere.add('org/moved', { commit: COMMIT, files: { 'model.safetensors': body } });
+    hub.intercept = (_req, res, url) => {
+      if (!url.pathname.startsWith('/api/models/org/moved')) return false;
+      res.writeHead(307, { location: `${elsewhere.url}${url.pathname}` });
+      res.end();
+      return true;
+    };
+    await resolveModel('hf:org/moved').catch(() => undefined); // the file itself is then asked of the endpoint
+    expect(hub.log.find((r) => r.url.startsWith('/api/'))?.auth).toBe('Bearer secret');
+    expect(elsewhere.log.map((r) => `${r.url} ${r.auth}`)).toEqual(['/api/models/org/moved undefined']);
   });
 
   it('a redirect to file:// or another scheme is refused at once', { timeout: 10_000 }, async () => {

@@ -66,7 +66,6 @@ export function hubCacheDir(): string {
 }
 const offline = () => ['1', 'true', 'yes', 'on'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
 const repoDir = (repo: string) => path.join(hubCacheDir(), `models--${repo.replace('/', '--')}`);
-const isCommit = isHubCommit;
 
 function authHeaders(): Record<string, string> {
   const t = process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN;
@@ -77,11 +76,11 @@ function authHeaders(): Record<string, string> {
 async function cachedSnapshot(ref: HubRef): Promise<string | undefined> {
   checkRef(ref);
   const dir = repoDir(ref.repo);
-  const commit = isCommit(ref.revision)
+  const commit = isHubCommit(ref.revision)
     ? ref.revision
     : (await fs.readFile(path.join(dir, 'refs', ref.revision), 'utf8').catch(() => '')).trim();
   // A refs/ file that names no commit (damaged, or written by something else) counts as no cache.
-  return isCommit(commit) ? path.join(dir, 'snapshots', commit) : undefined;
+  return isHubCommit(commit) ? path.join(dir, 'snapshots', commit) : undefined;
 }
 
 /** The cached file for `ref`, if the cache holds it (no request). */
@@ -130,7 +129,7 @@ export async function hubFile(ref: Required<HubRef>, opts: { refresh?: boolean }
   await fs.mkdir(path.dirname(snap), { recursive: true });
   await fs.rm(snap, { force: true });
   await fs.symlink(path.relative(path.dirname(snap), blob), snap);
-  if (!isCommit(ref.revision)) {
+  if (!isHubCommit(ref.revision)) {
     const refFile = insideDir(dir, path.join(dir, 'refs', ref.revision), name);
     await fs.mkdir(path.dirname(refFile), { recursive: true });
     await fs.writeFile(refFile, commit);
@@ -144,7 +143,7 @@ export async function hubFile(ref: Required<HubRef>, opts: { refresh?: boolean }
  */
 function readHead(name: string, ref: HubRef, url: string, head: Response) {
   const h = head.headers;
-  const commit = h.get('x-repo-commit') ?? (isCommit(ref.revision) ? ref.revision : undefined);
+  const commit = h.get('x-repo-commit') ?? (isHubCommit(ref.revision) ? ref.revision : undefined);
   const linked = h.get('x-linked-etag');
   const etag = (linked ?? h.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
   if (!commit || !etag)
