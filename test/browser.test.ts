@@ -149,7 +149,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page faces', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launch();
     try {
-      const { page, errors, offsite } = await openPage(browser, url);
+      const { page, errors, offsite, failed } = await openPage(browser, url);
       await page.check('#faces');
       const photo = path.join(path.dirname(FIXTURES), '..', 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg');
       await page.check('input[name=engine][value=server]');
@@ -166,6 +166,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page faces', () => {
       await page.screenshot({ path: path.join(ARTIFACTS, 'page-browser-faces.png'), fullPage: true });
       expect(errors).toEqual([]);
       expect(offsite).toEqual([]); // face-api's models come from the convcut server too
+      expect(failed).toEqual([]); // nothing refused by the page's Content-Security-Policy (tfjs, face-api, workers)
     } finally {
       await browser.close();
       await app.close();
@@ -183,9 +184,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launch();
     try {
-      const page = await browser.newPage();
-      await page.goto(url);
-      await page.waitForSelector('body[data-ready=true]');
+      const { page, errors, failed } = await openPage(browser, url);
       await page.click('#webcam');
       await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('browser'), undefined, {
         timeout: 60_000,
@@ -198,12 +197,68 @@ describe.skipIf(!existsSync(CHROMIUM))('web page webcam', () => {
       await page.click('#webcam');
       expect(await page.textContent('#webcam')).toBe('Start webcam');
       expect(await page.isHidden('#timeline')).toBe(true);
+      expect(errors).toEqual([]);
+      expect(failed).toEqual([]); // the camera and its timeline work under the page's Content-Security-Policy
     } finally {
       await browser.close();
       await app.close();
       await model.dispose();
     }
   });
+});
+
+describe.skipIf(!existsSync(CHROMIUM))('web page with a hostile model, behind an API key', () => {
+  it('asks for the key, runs under its CSP, and shows HTML class names as text (server and browser)', async () => {
+    const hostile = '<img src=x onerror="window.__pwned=1">';
+    const cfg = smallConfig({ head: { classes: [...cfgClasses().slice(0, 6), hostile] } });
+    const model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 25));
+    const key = 'k3y-for-the-browser-test-0123';
+    const app = await buildServer(model, { apiKey: key });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launch();
+    try {
+      const res = await fetch(url);
+      expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'[^;]*;.*frame-ancestors 'none'/);
+      expect(res.headers.get('content-security-policy')).not.toMatch(/unsafe-inline/);
+      expect((await fetch(`${url}/v1/model`)).status).toBe(401);
+
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text())); // a CSP violation is one
+      await page.goto(url);
+      await page.waitForSelector('#api-key:not([hidden])');
+      await page.fill('#api-key-input', 'not-the-key-000000000');
+      await page.click('#api-key button');
+      await page.waitForSelector('#api-key-problem:text("refused")');
+      await page.fill('#api-key-input', key);
+      await page.click('#api-key button');
+      await page.waitForSelector('body[data-ready=true]');
+      expect(await page.textContent('#model-info')).toContain(hostile);
+
+      const img = path.join(ARTIFACTS, 'upload-hostile.png');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await sharp({ create: { width: 90, height: 70, channels: 3, background: '#7a6' } })
+        .png()
+        .toFile(img);
+      for (const engine of ['server', 'browser']) {
+        await page.check(`input[name=engine][value=${engine}]`);
+        if (engine === 'server') await page.setInputFiles('#file', img);
+        await page.waitForFunction((e) => document.getElementById('status')?.textContent?.startsWith(e), engine, {
+          timeout: 60_000,
+        });
+        expect([...(await bars(page)).keys()]).toContain(hostile);
+        expect(await page.locator('#results img').count()).toBe(0);
+      }
+      expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      // The 401s before the key was given are the only errors Chromium logs.
+      expect(errors.filter((e) => !/401/.test(e))).toEqual([]);
+    } finally {
+      await browser.close();
+      await app.close();
+      await model.dispose();
+    }
+  }, 120_000);
 });
 
 function cfgClasses(): string[] {
