@@ -237,7 +237,7 @@ describe('same origin', () => {
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
       { origin: url, 'sec-fetch-site': 'cross-site' },
-    ]) {
+    ] as Record<string, string>[]) {
       const r = await post(headers);
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(JSON.parse(r.body).error.code).toBe('cross_origin');
@@ -333,7 +333,7 @@ describe('API key', () => {
         { authorization: 'Bearer wrong-key-0123456789' },
         { authorization: KEY },
         { authorization: `Basic ${KEY}` },
-      ]) {
+      ] as Record<string, string>[]) {
         const r = await get(p, headers);
         expect(r.status, `${p} ${JSON.stringify(headers)}`).toBe(401);
         expect(r.headers['www-authenticate']).toMatch(/^Bearer/);

@@ -20,6 +20,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConvCutModel } from '../infer/convcut-model.js';
+import type { VideoOptions } from '../infer/video/options.js';
 import type { VideoRow } from '../infer/video/summary.js';
 import { DEFAULTS } from '../defaults.js';
 import { booleanParam, HttpError } from './http-error.js';
@@ -223,20 +224,12 @@ interface AnalysisLimits {
   maxPixels: number;
 }
 
-/** The reader's refusals (src/infer/video/ffmpeg.ts), as answers. */
-const REFUSALS: Record<string, [number, string]> = {
-  MediaRefusedError: [422, 'not_a_video'],
-  FrameTooLargeError: [413, 'frame_too_large'],
-  TooManyFramesError: [413, 'too_many_frames'],
-};
-
-function refusal(e: unknown, ffmpeg: Record<string, unknown>, file: string): HttpError | undefined {
-  if (!(e instanceof Error)) return undefined;
-  for (const [name, [status, code]] of Object.entries(REFUSALS)) {
-    const cls = ffmpeg[name];
-    if ((typeof cls === 'function' && e instanceof cls) || e.name === name || e.constructor.name === name)
-      return new HttpError(status, code, e.message.replaceAll(`${file}: `, '').replaceAll(file, 'the upload'));
-  }
+/** The reader's refusals (src/infer/video/ffmpeg.ts) as answers, naming the upload, never its temporary path. */
+function refusal(e: unknown, ff: typeof import('../infer/video/ffmpeg.js'), file: string): HttpError | undefined {
+  const said = (m: string) => m.replaceAll(`${file}: `, '').replaceAll(file, 'the upload');
+  if (e instanceof ff.MediaRefusedError) return new HttpError(422, 'not_a_video', said(e.message));
+  if (e instanceof ff.FrameTooLargeError) return new HttpError(413, 'frame_too_large', said(e.message));
+  if (e instanceof ff.TooManyFramesError) return new HttpError(413, 'too_many_frames', said(e.message));
   return undefined;
 }
 
@@ -254,21 +247,17 @@ async function analyse(model: ConvCutModel, file: string, q: VideoQuery, lim: An
   let problems: string[] = [];
   let tooLong: number | undefined;
   let frames = 0;
-  let stopReader = () => {};
-  const stopOnAbort = () => stopReader();
-  signal.addEventListener('abort', stopOnAbort, { once: true });
-  const options = {
-    fps: Math.min(q.fps ?? lim.maxFps, lim.maxFps),
+  const options: VideoOptions = {
+    fps: q.fps,
     faces: q.faces,
     duration: lim.maxSeconds,
-    // The reader treats the file as hostile (what ffmpeg may open, frame sizes and counts).
+    // An upload: only video containers are opened, and frames are counted, sized and sampled as limited here.
     untrusted: true,
-    signal,
     limits: { maxFrames: lim.maxFrames, maxPixels: lim.maxPixels, maxFps: lim.maxFps },
-    onReader: (r: { problems: string[]; info: Promise<{ duration?: number }>; stop(): void }) => {
+    // Aborted when the client goes or the server closes: ffmpeg is killed and the frames end.
+    signal,
+    onReader: (r) => {
       problems = r.problems;
-      stopReader = () => r.stop();
-      if (signal.aborted) r.stop();
       void r.info.then((i) => {
         if (i.duration !== undefined && i.duration > lim.maxSeconds) {
           tooLong = i.duration;
@@ -289,9 +278,7 @@ async function analyse(model: ConvCutModel, file: string, q: VideoQuery, lim: An
     }
   } catch (e) {
     if (signal.aborted) throw signal.reason;
-    throw refusal(e, ffmpeg as unknown as Record<string, unknown>, file) ?? e;
-  } finally {
-    signal.removeEventListener('abort', stopOnAbort);
+    throw refusal(e, ffmpeg, file) ?? e;
   }
   if (signal.aborted) throw signal.reason;
   if (tooMany) throw new HttpError(413, 'too_many_frames', `video has more than ${lim.maxFrames} frames to analyse`);
