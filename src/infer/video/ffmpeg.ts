@@ -163,7 +163,10 @@ export function readFrames(file: string, o: FrameOptions = {}): FrameReader {
   if (gap) filters.push(`select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${gap.toPrecision(6)})'`);
   filters.push('showinfo');
   const args = ['-hide_banner', '-nostats', '-nostdin', '-loglevel', 'level+info'];
-  args.push('-protocol_whitelist', 'file', '-format_whitelist', photo ? PHOTO_DEMUXERS : VIDEO_DEMUXERS);
+  // A photo may need image2 (ffmpeg's probe prefers it for some JPEGs), which reads a name holding
+  // %d or a glob as a sequence of files: allowed only for a path with none of those characters.
+  const demuxers = !photo ? VIDEO_DEMUXERS : /[%*?[\]{}]/.test(abs) ? PHOTO_DEMUXERS : `${PHOTO_DEMUXERS},image2`;
+  args.push('-protocol_whitelist', 'file', '-format_whitelist', demuxers);
   // The decoder's own limit, a backstop for a size the header did not say (with room for row padding).
   if (limits.maxPixels) args.push('-max_pixels', String(Math.min(2 ** 31 - 1, Math.ceil(limits.maxPixels * 1.02) + 65_536)));
   if (o.start) args.push('-ss', String(o.start));
@@ -232,7 +235,7 @@ export function readFrames(file: string, o: FrameOptions = {}): FrameReader {
       for await (const ppm of ppmFrames(child.stdout, limits.maxPixels)) {
         halt();
         if (index >= maxFrames)
-          throw new TooManyFramesError(`${name} has more than ${maxFrames} frames; the limit is ${maxFrames}`);
+          throw new TooManyFramesError(`the video has more than ${maxFrames} frames; the limit is ${maxFrames}`);
         // The frame's showinfo line is written before the frame is encoded, but it travels on the
         // other pipe: wait for it briefly, then fall back to the nominal rate.
         const t = times[index] ?? (await waitFor(() => times[index], 200)) ?? index / (o.fps ?? state.info.fps ?? 25);
@@ -254,16 +257,16 @@ export function readFrames(file: string, o: FrameOptions = {}): FrameReader {
   return { frames: frames(), info, problems, stop, pid: child.pid };
 }
 
-/** What ffmpeg said on failing to open the input, as one line naming the file by its base name only. */
+/** What ffmpeg said on failing to open the input, as one line naming no file (the caller knows which). */
 function refusal(name: string, s: LogState): MediaRefusedError {
   if (s.refusedFormat)
     return new MediaRefusedError(
-      `${name}: not a video file convcut opens (it reads as "${s.refusedFormat}"; playlists, lists and image sequences are refused)`,
+      `not a video convcut opens: it reads as "${s.refusedFormat}" (playlists, lists and image sequences are refused)`,
     );
   if (s.refusedProtocol)
-    return new MediaRefusedError(`${name}: refers to other files or URLs (${s.refusedProtocol}), which are refused`);
+    return new MediaRefusedError(`not a video convcut opens: it refers to other files or URLs (${s.refusedProtocol})`);
   const said = s.problems.at(-1)?.replace(`${name}: `, '');
-  return new MediaRefusedError(`${name}: not a video ffmpeg can read (${said ?? 'it could not be opened'})`);
+  return new MediaRefusedError(`cannot read the video (${said ?? 'ffmpeg could not open it'})`);
 }
 
 interface LogState {
