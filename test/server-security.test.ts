@@ -372,13 +372,15 @@ describe('API key', () => {
     for (const h of ['127.0.0.1', '::1', 'localhost']) expect(exposureWarning(h, undefined)).toBeUndefined();
   });
 
-  it('convcut serve --port 0: the real port is the allowed Host, the key from CONVCUT_API_KEY is required', async () => {
+  it('convcut serve --port 0: the real port is the allowed Host, the key from CONVCUT_API_KEY is required; SIGTERM mid-analysis leaves no upload', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'convcut-sec-tmp-'));
     const child = spawn(process.execPath, [BIN, 'serve', '-m', checkpoint, '--port', '0'], {
-      env: { ...process.env, CONVCUT_API_KEY: KEY },
+      env: { ...process.env, CONVCUT_API_KEY: KEY, TMPDIR: tmp },
     });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
     try {
       const address = await new Promise<string>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
@@ -396,10 +398,18 @@ describe('API key', () => {
       expect((await request(`${address}/v1/model`, { headers: { ...auth, host: 'evil.example' } })).status).toBe(421);
       expect((await request(`${address}/readyz`)).status).toBe(200);
       expect(out).not.toMatch(/warning/);
-    } finally {
-      const exited = new Promise((r) => child.on('exit', r));
+      // SIGTERM while a long video is analysed: it is stopped, answered, and its upload removed.
+      const uploads = () => readdirSync(tmp).filter((d) => d.startsWith('convcut-uploads-'));
+      const long = postVideo(address, longClip, { headers: auth });
+      await sleep(1500);
+      expect(uploads()).toHaveLength(1);
       child.kill('SIGTERM');
-      await exited;
+      const r = await long;
+      expect(r.status).toBe(503);
+      expect(await exited).toBe(0);
+      expect(uploads()).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
     }
   }, 60_000);
 });
