@@ -127,6 +127,35 @@ describe('bounded work per request', () => {
     expect(await until(() => leftUploads(uploadDir).length === 0, 2000)).toBe(true);
   }, 30_000);
 
+  it('an upload over the size limit is refused at once (413), multipart or raw, even if its client then stalls', async () => {
+    const { url } = await start({ video: { maxBytes: 5000, uploadDeadlineMs: 20_000 } });
+    const { port } = new URL(url);
+    const send = (type: string, body: string) =>
+      new Promise<{ answer: string; ms: number }>((resolve) => {
+        const t0 = Date.now();
+        const s = net.connect(Number(port), '127.0.0.1');
+        let answer = '';
+        s.on('data', (d) => (answer += d));
+        s.on('error', () => {});
+        s.on('close', () => resolve({ answer, ms: Date.now() - t0 }));
+        s.write(
+          `POST /v1/predict-video HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nContent-Length: 100000\r\n\r\n${body}`,
+        );
+      });
+    const big = 'a'.repeat(8000);
+    for (const r of [
+      await send('video/mp4', big),
+      await send(
+        'multipart/form-data; boundary=b0',
+        `--b0\r\nContent-Disposition: form-data; name="video"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\n${big}`,
+      ),
+    ]) {
+      expect(r.answer).toMatch(/^HTTP\/1\.1 413/);
+      expect(r.answer).toMatch(/"body_too_large"/);
+      expect(r.ms).toBeLessThan(3000);
+    }
+  });
+
   it('uploads arriving at once are bounded (503 past them)', async () => {
     const { url } = await start({ video: { uploadDeadlineMs: 3000, maxUploads: 1 } });
     const { port } = new URL(url);

@@ -196,7 +196,11 @@ async function receive(req: FastifyRequest, file: string, maxBytes: number, sign
   // A relay between the request and the pipeline: a failed pipeline destroys the relay, not the request.
   const relay = new PassThrough();
   const forward = (e: Error) => relay.destroy(e);
+  // Busboy stops a file at its size limit but ends it only with its part: say 413 at once.
+  const tooLarge = () => relay.destroy(new HttpError(413, 'body_too_large', `video is larger than ${maxBytes} bytes`));
   source.on('error', forward);
+  source.once('limit', tooLarge);
+  if ((source as { truncated?: boolean }).truncated) tooLarge(); // the limit was met before the part was handed over
   source.pipe(relay);
   try {
     await pipeline(relay, count, createWriteStream(file), { signal });
@@ -210,6 +214,7 @@ async function receive(req: FastifyRequest, file: string, maxBytes: number, sign
   } finally {
     source.unpipe(relay);
     source.off('error', forward);
+    source.off('limit', tooLarge);
     source.on('error', () => {}); // the socket closing under an unread request is no one's error now
   }
   if ((source as { truncated?: boolean }).truncated)
