@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,3 +97,39 @@ export async function runAsTrained(
   await session.release();
   return out;
 }
+
+/**
+ * `convcut serve <args…>` as a child process, once it says where it listens: its address, the
+ * child, what it printed so far (stdout and stderr) and its exit.
+ */
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const address = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    child.stdout.on('data', () => {
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { child, address, exited, output: () => out };
+}
+
+/** Debian's ffmpeg, quiet, overwriting. */
+export function ffmpeg(...args: string[]): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args]);
+}
+
+/** Three 8192×8192 frames in Matroska: ≈ 200 kB on disk, 600 MB as RGB (a frame-pixel-limit attack). */
+export const hugeFramesClip = (out: string) =>
+  ffmpeg('-f', 'lavfi', '-i', 'color=size=8192x8192:rate=1', '-frames:v', '3', '-c:v', 'libx264', '-preset', 'ultrafast', out);
+
+/** An HLS playlist of one segment: what an upload sends to have ffmpeg read `segment` instead. */
+export const hlsPlaylist = (segment: string) =>
+  `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n${segment}\n#EXT-X-ENDLIST\n`;

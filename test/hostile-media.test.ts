@@ -4,7 +4,6 @@
  * frames too large to hold, a flood of tiny frames, and a reader that must stop when asked. Each
  * made here with ffmpeg; read with readFrames as the server and the CLI read them.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,14 +24,10 @@ import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { paramSpecs } from '../src/engine/describe.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { smallConfig } from './helpers.js';
+import { ffmpeg, hlsPlaylist, hugeFramesClip, smallConfig } from './helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-hostile-'));
 const at = (...p: string[]) => path.join(dir, ...p);
-
-function ffmpeg(...args: string[]): void {
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args]);
-}
 
 /** A small test-pattern video: `frames` frames of `size` at 10 fps. */
 const pattern = (size: string, frames: number, out: string, ...codec: string[]) =>
@@ -66,12 +61,10 @@ beforeAll(() => {
   mkdirSync(at('secret'));
   // The server's own video: 96×64, 20 frames. Attacks below try to have it read.
   pattern('96x64', 20, SECRET, '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p');
-  const playlist = (segment: string) =>
-    `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n${segment}\n#EXT-X-ENDLIST\n`;
-  writeFileSync(at('upload'), playlist(`file://${SECRET}`));
-  writeFileSync(at('clip.mp4'), playlist(`file://${SECRET}`));
+  writeFileSync(at('upload'), hlsPlaylist(`file://${SECRET}`));
+  writeFileSync(at('clip.mp4'), hlsPlaylist(`file://${SECRET}`));
   // A relative segment name, the playlist beside the video.
-  writeFileSync(at('secret', 'upload'), playlist('private.mp4'));
+  writeFileSync(at('secret', 'upload'), hlsPlaylist('private.mp4'));
   writeFileSync(at('list.mp4'), `ffconcat version 1.0\nfile '${SECRET}'\n`);
   writeFileSync(at('notes.txt'), 'not a video at all\n'.repeat(100));
   // An image sequence: a pattern name that image2 expands to seq001.png, seq002.png…
@@ -83,20 +76,7 @@ beforeAll(() => {
   const whole = readFileSync(at('whole.mkv'));
   writeFileSync(at('truncated.mkv'), whole.subarray(0, Math.floor(whole.length * 0.6)));
   writeFileSync(at('header-only.mkv'), whole.subarray(0, 200));
-  // Three 8192×8192 frames: ≈ 200 kB on disk, 600 MB as RGB.
-  ffmpeg(
-    '-f',
-    'lavfi',
-    '-i',
-    'color=size=8192x8192:rate=1',
-    '-frames:v',
-    '3',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    at('huge.mkv'),
-  );
+  hugeFramesClip(at('huge.mkv'));
   // 29,900 16×16 frames (1000 fps for 29.9 s).
   ffmpeg(
     '-f',

@@ -5,7 +5,6 @@
  * truncated container. Each is answered with a 4xx or the frames it really holds, and the server
  * answers the next request.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,15 +14,14 @@ import { paramSpecs } from '../src/engine/describe.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { buildServer } from '../src/server/server.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { smallConfig } from './helpers.js';
+import { ffmpeg, hlsPlaylist, hugeFramesClip, smallConfig } from './helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'convcut-uploads-'));
 const at = (f: string) => path.join(dir, f);
 /** A video that lives on the server: what the attacks try to have analysed. */
 const PRIVATE = at('private.mp4');
-const ffmpeg = (...a: string[]) => execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...a]);
 const X264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'];
-const playlist = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nfile://${PRIVATE}\n#EXT-X-ENDLIST\n`;
+const playlist = hlsPlaylist(`file://${PRIVATE}`);
 
 let model: ConvCutModel;
 let app: FastifyInstance;
@@ -32,19 +30,7 @@ let url = '';
 beforeAll(async () => {
   ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=10', '-frames:v', '20', ...X264, PRIVATE);
   ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=10', '-frames:v', '30', ...X264, at('whole.mkv'));
-  ffmpeg(
-    '-f',
-    'lavfi',
-    '-i',
-    'color=size=8192x8192:rate=1',
-    '-frames:v',
-    '3',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    at('huge.mkv'),
-  );
+  hugeFramesClip(at('huge.mkv'));
   const cfg = smallConfig();
   model = await ConvCutModel.fromWeights(cfg, initWeights(paramSpecs(cfg), 9));
   app = await buildServer(model, { webDir: '/nonexistent' });

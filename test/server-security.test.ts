@@ -4,7 +4,7 @@
  * DNS rebinding, framing), local paths in answers, an API open to anyone who reaches the port, and
  * uploads left in the temporary folder. Each test failed before the fix.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,7 +20,7 @@ import { PAGE_CSP, hostAllowed, originAllowed } from '../src/server/security.js'
 import { buildServer, type ServerOptions } from '../src/server/server.js';
 import { saveCheckpoint } from '../src/weights/checkpoint.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { BIN, convcut, smallConfig } from './helpers.js';
+import { convcut, smallConfig, startServe } from './helpers.js';
 
 const cfg = smallConfig();
 const weights = initWeights(paramSpecs(cfg), 5);
@@ -403,30 +403,18 @@ describe('API key', () => {
 
   it('convcut serve --port 0: the real port is the allowed Host, the key from CONVCUT_API_KEY is required; SIGTERM mid-analysis leaves no upload', async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'convcut-sec-tmp-'));
-    const child = spawn(process.execPath, [BIN, 'serve', '-m', checkpoint, '--port', '0'], {
-      env: { ...process.env, CONVCUT_API_KEY: KEY, TMPDIR: tmp },
+    const { child, address, exited, output } = await startServe(['-m', checkpoint, '--port', '0'], {
+      ...process.env,
+      CONVCUT_API_KEY: KEY,
+      TMPDIR: tmp,
     });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((r) => child.on('exit', r));
     try {
-      const address = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-        child.stdout.on('data', () => {
-          const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-          if (m) {
-            clearTimeout(t);
-            resolve(m[1]!);
-          }
-        });
-      });
       const auth = { authorization: `Bearer ${KEY}` };
       expect((await request(`${address}/v1/model`, { headers: auth })).status).toBe(200);
       expect((await request(`${address}/v1/model`)).status).toBe(401);
       expect((await request(`${address}/v1/model`, { headers: { ...auth, host: 'evil.example' } })).status).toBe(421);
       expect((await request(`${address}/readyz`)).status).toBe(200);
-      expect(out).not.toMatch(/warning/);
+      expect(output()).not.toMatch(/warning/);
       // SIGTERM while a long video is analysed: it is stopped, answered, and its upload removed.
       const uploads = () => readdirSync(tmp).filter((d) => d.startsWith('convcut-uploads-'));
       const long = postVideo(address, longClip, { headers: auth });

@@ -9,7 +9,7 @@ import { paramSpecs } from '../src/engine/describe.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { buildServer, type ServerOptions } from '../src/server/server.js';
 import { initWeights } from '../src/weights/weight-map.js';
-import { FIXTURES, smallConfig } from './helpers.js';
+import { FIXTURES, smallConfig, startServe } from './helpers.js';
 import { Rng } from '../src/util/rng.js';
 
 const cfg = smallConfig();
@@ -337,28 +337,13 @@ describe('convcut serve API', () => {
 
 describe('convcut serve (the command)', () => {
   it('starts, answers, and on SIGTERM answers the request in flight, then exits', async () => {
-    const { spawn } = await import('node:child_process');
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { saveCheckpoint } = await import('../src/weights/checkpoint.js');
     const ck = path.join(mkdtempSync(path.join(tmpdir(), 'convcut-serve-')), 'm.safetensors');
     await saveCheckpoint(ck, cfg, weights);
-    const bin = path.join(path.dirname(FIXTURES), '..', 'bin', 'convcut.js');
-    const child = spawn(process.execPath, [bin, 'serve', '-m', ck, '--port', '0']);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const address = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-      child.stdout.on('data', () => {
-        const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-    });
+    const { child, address, exited, output } = await startServe(['-m', ck, '--port', '0']);
     expect((await (await fetch(`${address}/v1/model`)).json()).classes).toEqual(cfg.head.classes);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // A request in flight when SIGTERM arrives is answered before the process exits. (One request:
     // face detection blocks the event loop, so a second one could still wait to be accepted.)
     const photo = readFileSync(
@@ -378,7 +363,7 @@ describe('convcut serve (the command)', () => {
     expect(await exited).toBe(0);
     // ...and does not then wait for the client's keep-alive connection (it waited 72 s).
     expect(Date.now() - stopped).toBeLessThan(20_000);
-    expect(out).toMatch(/SIGTERM: finishing in-flight requests, then stopping/);
+    expect(output()).toMatch(/SIGTERM: finishing in-flight requests, then stopping/);
     await expect(fetch(`${address}/healthz`)).rejects.toThrow();
   });
 });
