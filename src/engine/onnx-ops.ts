@@ -16,7 +16,7 @@
  */
 import path from 'node:path';
 import type { ConvOptions, DepthwiseOptions, Init, Ops, Padding } from '../model/ops.js';
-import { patchLayout, samePadding } from '../model/ops.js';
+import { convOutSize, patchLayout, samePadding } from '../model/ops.js';
 import { numel, transposeData, type WeightTensor, type Weights } from '../weights/weight-map.js';
 import { onnx, OnnxGraph, type V } from './onnx-graph.js';
 
@@ -346,6 +346,82 @@ export class OnnxOps implements Ops<OnnxTensor> {
   }
 
   /** Give `x` (in channels-last layout) a public output name. */
+  // ---- the face networks' ops: inference only (a gradient through them is refused)
+
+  private noGrad(what: string, ...xs: OnnxTensor[]): void {
+    if (xs.some((x) => this.g.needs(x.name))) throw new Error(`${what}: no gradient (the face networks are not trained here)`);
+  }
+  private unary(op: string, x: OnnxTensor, inputs: string[] = [], attrs: Record<string, number | { f: number }> = {}) {
+    this.noGrad(op, x);
+    return { name: this.g.node(op, [x.name, ...inputs], attrs), shape: x.shape, layout: x.layout };
+  }
+  clip(x: OnnxTensor, lo: number, hi: number): OnnxTensor {
+    return this.unary('Clip', x, [this.g.scalar(lo), this.g.scalar(hi)]);
+  }
+  leakyRelu(x: OnnxTensor, alpha: number): OnnxTensor {
+    return this.unary('LeakyRelu', x, [], { alpha: { f: alpha } });
+  }
+  sigmoid(x: OnnxTensor): OnnxTensor {
+    return this.unary('Sigmoid', x);
+  }
+  exp(x: OnnxTensor): OnnxTensor {
+    return this.unary('Exp', x);
+  }
+  pool(x: OnnxTensor, kind: 'max' | 'avg', o: { kernel: number; stride: number; padding: Padding }): OnnxTensor {
+    this.noGrad('pool', x);
+    const [n, h, w, c] = x.shape as [number, number, number, number];
+    const attrs = {
+      kernel_shape: [o.kernel, o.kernel],
+      strides: [o.stride, o.stride],
+      pads: this.pads(x, o.kernel, o.stride, o.padding),
+    };
+    const y = this.g.node(kind === 'max' ? 'MaxPool' : 'AveragePool', [this.as(x, 'nchw').name], attrs);
+    const size = (d: number) => convOutSize(d, o.kernel, o.stride, o.padding);
+    return { name: y, shape: [n, size(h), size(w), c], layout: 'nchw' };
+  }
+  concat(xs: OnnxTensor[], axis: number): OnnxTensor {
+    this.noGrad('concat', ...xs);
+    const [first] = xs as [OnnxTensor];
+    const y = this.g.node(
+      'Concat',
+      xs.map((x) => this.as(x, 'nhwc').name),
+      { axis },
+    );
+    return {
+      name: y,
+      shape: first.shape.map((d, i) => (i === axis ? xs.reduce((a, x) => a + x.shape[i]!, 0) : d)),
+      layout: 'nhwc',
+    };
+  }
+  resizeBilinear(x: OnnxTensor, h: number, w: number): OnnxTensor {
+    this.noGrad('resizeBilinear', x);
+    const [n, , , c] = x.shape as [number, number, number, number];
+    // TensorFlow's legacy resize samples the source at out · (in / out): ONNX's 'asymmetric'. Sizes,
+    // not scales: a float scale such as 5/3 rounds the output size down (4.9999998 → 4).
+    const v = this.as(x, 'nhwc');
+    const batch = this.g.node('Slice', [this.g.node('Shape', [v.name]), this.g.ints([0]), this.g.ints([1])]);
+    const sizes = this.g.node('Concat', [batch, this.g.ints([h, w, c])], { axis: 0 });
+    const attrs = { mode: 'linear', coordinate_transformation_mode: 'asymmetric' };
+    return { name: this.g.node('Resize', [v.name, '', '', sizes], attrs), shape: [n, h, w, c], layout: 'nhwc' };
+  }
+  mul(a: OnnxTensor, b: OnnxTensor): OnnxTensor {
+    this.noGrad('mul', a, b);
+    const y = this.g.node('Mul', [this.as(a, 'nhwc').name, this.as(b, 'nhwc').name]);
+    const r = Math.max(a.shape.length, b.shape.length);
+    const shape = Array.from({ length: r }, (_, i) => {
+      const [p, q] = [a.shape[i - (r - a.shape.length)] ?? 1, b.shape[i - (r - b.shape.length)] ?? 1];
+      return p === 1 ? q : p;
+    });
+    return { name: y, shape, layout: 'nhwc' };
+  }
+  sliceLast(x: OnnxTensor, start: number, end: number): OnnxTensor {
+    this.noGrad('sliceLast', x);
+    const v = this.as(x, 'nhwc');
+    const axis = x.shape.length - 1;
+    const y = this.g.node('Slice', [v.name, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])]);
+    return { name: y, shape: [...x.shape.slice(0, -1), end - start], layout: 'nhwc' };
+  }
+
   output(x: OnnxTensor, name: string): void {
     this.g.output(name, this.as(x, 'nhwc'));
   }

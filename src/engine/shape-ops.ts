@@ -3,7 +3,7 @@
  * declares and counts multiply-accumulates. It answers "what parameters does this configuration
  * have?" without allocating them (ConvNeXt-Base would be 350 MB).
  */
-import type { ConvOptions, DepthwiseOptions, Init, Ops, ParamSpec } from '../model/ops.js';
+import type { ConvOptions, DepthwiseOptions, Init, Ops, Padding, ParamSpec } from '../model/ops.js';
 import { convOutSize } from '../model/ops.js';
 
 export type Shape = number[];
@@ -121,6 +121,43 @@ export class ShapeOps implements Ops<Shape> {
   }
   spatialDropout(x: Shape): Shape {
     return x;
+  }
+  clip(x: Shape): Shape {
+    return x;
+  }
+  leakyRelu(x: Shape): Shape {
+    return x;
+  }
+  sigmoid(x: Shape): Shape {
+    return x;
+  }
+  exp(x: Shape): Shape {
+    return x;
+  }
+  pool(x: Shape, _kind: 'max' | 'avg', o: { kernel: number; stride: number; padding: Padding }): Shape {
+    const [n, h, w, c] = x as [number, number, number, number];
+    return [n, convOutSize(h, o.kernel, o.stride, o.padding), convOutSize(w, o.kernel, o.stride, o.padding), c];
+  }
+  concat(xs: Shape[], axis: number): Shape {
+    const [first, ...rest] = xs as [Shape, ...Shape[]];
+    for (const x of rest)
+      if (x.length !== first.length || x.some((d, i) => i !== axis && d !== first[i]))
+        throw new Error(`concat on axis ${axis}: shapes ${first} and ${x} differ elsewhere`);
+    return first.map((d, i) => (i === axis ? xs.reduce((a, x) => a + x[i]!, 0) : d));
+  }
+  resizeBilinear(x: Shape, h: number, w: number): Shape {
+    return [x[0]!, h, w, x[3]!];
+  }
+  mul(a: Shape, b: Shape): Shape {
+    const r = Math.max(a.length, b.length);
+    return Array.from({ length: r }, (_, i) => {
+      const [p, q] = [a[i - (r - a.length)] ?? 1, b[i - (r - b.length)] ?? 1];
+      if (p !== q && p !== 1 && q !== 1) throw new Error(`mul: shapes ${a} and ${b} do not broadcast`);
+      return p === 1 ? q : p;
+    });
+  }
+  sliceLast(x: Shape, start: number, end: number): Shape {
+    return [...x.slice(0, -1), end - start];
   }
 }
 

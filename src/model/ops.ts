@@ -88,6 +88,29 @@ export interface Ops<T> {
   dropout(x: T, rate: number): T;
   /** Drops whole channels (Keras SpatialDropout2D). */
   spatialDropout(x: T, rate: number): T;
+
+  // The face networks' ops (face-ssd.ts, face-tiny.ts, face-landmarks.ts): inference only, no engine
+  // differentiates them.
+  /** min(max(x, lo), hi): ReLU6 is clip(x, 0, 6). */
+  clip(x: T, lo: number, hi: number): T;
+  /** max(x, alpha·x) for 0 < alpha < 1. */
+  leakyRelu(x: T, alpha: number): T;
+  sigmoid(x: T): T;
+  /**
+   * Max or average over k×k windows of the spatial axes, TensorFlow's padding ('same': extra at the
+   * end; padded cells never count, as tf.maxPool / tf.avgPool).
+   */
+  pool(x: T, kind: 'max' | 'avg', o: { kernel: number; stride: number; padding: Padding }): T;
+  /** Joins tensors along `axis` (of the whole shape, batch = axis 0); the other axes are equal. */
+  concat(xs: T[], axis: number): T;
+  /** The spatial axes resized to h × w as TensorFlow's resizeBilinear(alignCorners = false, halfPixelCenters = false). */
+  resizeBilinear(x: T, h: number, w: number): T;
+  /** exp(x), element-wise (box decoding). */
+  exp(x: T): T;
+  /** a · b element-wise, numpy broadcasting. */
+  mul(a: T, b: T): T;
+  /** x[..., start:end] on the last axis. */
+  sliceLast(x: T, start: number, end: number): T;
 }
 
 /** TensorFlow 'same' padding: total = max((ceil(n/s) - 1) * s + k - n, 0), extra at the end. */
