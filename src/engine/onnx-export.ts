@@ -62,3 +62,21 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
   const meta = { config: cfg, part, precision: opts.precision ?? 'fp32', ...opts.metadata };
   return ops.g.encode(`convcut_${part}`, { convcut: JSON.stringify(meta) });
 }
+
+/**
+ * Any network of src/model/ written against `Ops` as an ONNX graph: one NHWC float32 input
+ * (`inputShape`, batch −1) and the named outputs `network` returns. The face networks are built
+ * this way (face-ssd.ts, face-tiny.ts, face-landmarks.ts), by the same recorder as Conv-cut.
+ */
+export function exportNetwork(
+  name: string,
+  weights: Weights,
+  inputShape: number[],
+  network: (ops: OnnxOps, input: OnnxTensor) => Record<string, OnnxTensor>,
+  metadata: Record<string, unknown> = {},
+): Uint8Array {
+  const ops = new OnnxOps(weights);
+  const input: OnnxTensor = { ...ops.g.input('images', inputShape), layout: 'nhwc' };
+  for (const [k, v] of Object.entries(network(ops, input))) ops.output(v, k);
+  return ops.g.encode(name, { convcut: JSON.stringify({ part: name, ...metadata }) });
+}
