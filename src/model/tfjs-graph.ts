@@ -215,7 +215,10 @@ function fail(c: Ctx, what: string): never {
   throw new Error(`${c.label}: node ${c.node.name} ${what}`);
 }
 
-/** Attributes this translation does not know would change what the node computes: refused. */
+/**
+ * Attributes this translation does not know would change what the node computes: refused. Those
+ * starting with `_` are TensorFlow's annotations (`_output_shapes`, ...), which change nothing.
+ */
 function checkAttrs(c: Ctx, known: string[]): void {
   for (const a of Object.keys(c.node.attr ?? {}))
     if (!known.includes(a) && !a.startsWith('_')) fail(c, `(${c.node.op}) has attribute ${a}, which convcut does not translate`);
