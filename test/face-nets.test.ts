@@ -31,9 +31,18 @@ interface Point {
 }
 interface FaceApi {
   nets: {
-    tinyFaceDetector: { loadFromDisk(d: string): Promise<void>; locateFaces(t: tf.Tensor3D, o: unknown): Promise<{ box: Box; score: number }[]> };
-    faceLandmark68Net: { loadFromDisk(d: string): Promise<void>; detectLandmarks(t: tf.Tensor3D): Promise<{ positions: Point[] }> };
-    faceExpressionNet: { loadFromDisk(d: string): Promise<void>; predictExpressions(t: tf.Tensor3D): Promise<Record<string, number>> };
+    tinyFaceDetector: {
+      loadFromDisk(d: string): Promise<void>;
+      locateFaces(t: tf.Tensor3D, o: unknown): Promise<{ box: Box; score: number }[]>;
+    };
+    faceLandmark68Net: {
+      loadFromDisk(d: string): Promise<void>;
+      detectLandmarks(t: tf.Tensor3D): Promise<{ positions: Point[] }>;
+    };
+    faceExpressionNet: {
+      loadFromDisk(d: string): Promise<void>;
+      predictExpressions(t: tf.Tensor3D): Promise<Record<string, number>>;
+    };
   };
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
 }
@@ -73,7 +82,11 @@ beforeAll(async () => {
     const t = asTensor(frame);
     const faceApi = await api.nets.tinyFaceDetector.locateFaces(t, new api.TinyFaceDetectorOptions(CONFIRM));
     t.dispose();
-    photos.push({ file, frame, faceApi: faceApi.map(({ box: b, score }) => ({ box: { x: b.x, y: b.y, width: b.width, height: b.height }, score })) });
+    photos.push({
+      file,
+      frame,
+      faceApi: faceApi.map(({ box: b, score }) => ({ box: { x: b.x, y: b.y, width: b.width, height: b.height }, score })),
+    });
     for (const d of faceApi) crops.push(await cut(frame, d.box));
   }
 });
@@ -170,10 +183,13 @@ describe('face-api pre- and post-processing', () => {
     const atEnd = toSquare(img, { size: 5, centred: false });
     expect([atEnd[0], atEnd[6], atEnd[9]]).toEqual([10, 16, 0]);
     // 5 → 2: output 1 samples source 2.5 (a half-way blend), never the pixel centres.
-    const small = toSquare({ data: Uint8Array.from({ length: 25 * 3 }, (_, i) => Math.floor(i / 3)), width: 5, height: 5 }, {
-      size: 2,
-      centred: false,
-    });
+    const small = toSquare(
+      { data: Uint8Array.from({ length: 25 * 3 }, (_, i) => Math.floor(i / 3)), width: 5, height: 5 },
+      {
+        size: 2,
+        centred: false,
+      },
+    );
     expect(Array.from(small.filter((_, i) => i % 3 === 0))).toEqual([0, 2.5, 12.5, 15]);
   });
 
@@ -192,10 +208,14 @@ describe('face-api pre- and post-processing', () => {
   it('refuses a weight face-api does not name as a conv or dense parameter', () => {
     const t = { shape: [1], data: new Float32Array(1) };
     expect(() => mapFaceApiWeights(new Map([['conv0/gamma', t]]))).toThrow(/conv0\/gamma: not a conv/);
-    expect([...mapFaceApiWeights(new Map([['c/bias', t], ['c/pointwise_filter', t], ['d/bias', t]])).keys()]).toEqual([
-      'c.pointwise.bias',
-      'c.pointwise.weight',
-      'd.bias',
-    ]);
+    expect([
+      ...mapFaceApiWeights(
+        new Map([
+          ['c/bias', t],
+          ['c/pointwise_filter', t],
+          ['d/bias', t],
+        ]),
+      ).keys(),
+    ]).toEqual(['c.pointwise.bias', 'c.pointwise.weight', 'd.bias']);
   });
 });

@@ -70,7 +70,8 @@ export class TinyDetector {
 
   async detect(frame: RgbImage, o: { inputSize: number; scoreThreshold: number }): Promise<TinyDetection[]> {
     const s = o.inputSize;
-    if (!Number.isInteger(s) || s <= 0 || s % 32 !== 0) throw new Error(`Tiny Face Detector: inputSize must be a multiple of 32, got ${s}`);
+    if (!Number.isInteger(s) || s <= 0 || s % 32 !== 0)
+      throw new Error(`Tiny Face Detector: inputSize must be a multiple of 32, got ${s}`);
     const input = toSquare(frame, { ...TINY_INPUT, size: s });
     const out = await runSession(await this.session(s), { data: input, shape: [1, s, s, 3] });
     const grid = out.grid!;
@@ -160,34 +161,47 @@ export function toSquare(img: RgbImage, o: Pick<SquareInput, 'size' | 'centred'>
   const side = Math.max(w, h);
   // padToSquare: Math.round(diff / 2) zeros after the image, the rest before it.
   const before = (diff: number) => (o.centred ? diff - Math.round(diff * 0.5) : 0);
-  const [x0, y0] = [before(side - w), before(side - h)];
-  const scale = side / o.size;
-  const xs = axisSamples(o.size, side, scale);
-  const ys = axisSamples(o.size, side, scale);
+  const xs = axisSamples(o.size, side, before(side - w), w, 3);
+  const ys = axisSamples(o.size, side, before(side - h), h, 3 * w);
   const out = new Float32Array(o.size * o.size * 3);
-  const px = (x: number, y: number, c: number) => {
-    const [u, v] = [x - x0, y - y0];
-    return u >= 0 && u < w && v >= 0 && v < h ? data[(v * w + u) * 3 + c]! : 0;
-  };
-  for (let oy = 0; oy < o.size; oy++) {
-    const { lo: ya, hi: yb, t: ty } = ys[oy]!;
-    for (let ox = 0; ox < o.size; ox++) {
-      const { lo: xa, hi: xb, t: tx } = xs[ox]!;
-      for (let c = 0; c < 3; c++) {
-        const top = px(xa, ya, c) + (px(xb, ya, c) - px(xa, ya, c)) * tx;
-        const bottom = px(xa, yb, c) + (px(xb, yb, c) - px(xa, yb, c)) * tx;
-        out[(oy * o.size + ox) * 3 + c] = top + (bottom - top) * ty;
+  let k = 0;
+  for (const y of ys)
+    for (const x of xs) {
+      // Byte offsets of the four red values, −1 in the padding (zeros).
+      const tl = y.lo < 0 || x.lo < 0 ? -1 : y.lo + x.lo;
+      const tr = y.lo < 0 || x.hi < 0 ? -1 : y.lo + x.hi;
+      const bl = y.hi < 0 || x.lo < 0 ? -1 : y.hi + x.lo;
+      const br = y.hi < 0 || x.hi < 0 ? -1 : y.hi + x.hi;
+      for (let c = 0; c < 3; c++, k++) {
+        const a = tl < 0 ? 0 : data[tl + c]!;
+        const b = tr < 0 ? 0 : data[tr + c]!;
+        const d = bl < 0 ? 0 : data[bl + c]!;
+        const e = br < 0 ? 0 : data[br + c]!;
+        const top = a + (b - a) * x.t;
+        const bottom = d + (e - d) * x.t;
+        out[k] = top + (bottom - top) * y.t;
       }
     }
-  }
   return out;
 }
 
-/** TensorFlow's legacy bilinear sampling along one axis: the two source cells and the weight of the second. */
-function axisSamples(n: number, inSize: number, scale: number): { lo: number; hi: number; t: number }[] {
-  return Array.from({ length: n }, (_, i) => {
-    const at = i * scale;
-    const lo = Math.floor(at);
-    return { lo, hi: Math.min(lo + 1, inSize - 1), t: at - lo };
+/**
+ * TensorFlow's legacy bilinear sampling along one axis of the padded square (`side` cells, the image's
+ * `n` starting at `offset`): for each output cell the two source cells as offsets into the pixel
+ * data (`stride` per cell; −1 in the padding) and the weight of the second.
+ */
+function axisSamples(
+  size: number,
+  side: number,
+  offset: number,
+  n: number,
+  stride: number,
+): { lo: number; hi: number; t: number }[] {
+  const scale = side / size;
+  const at = (i: number) => (i - offset >= 0 && i - offset < n ? (i - offset) * stride : -1);
+  return Array.from({ length: size }, (_, i) => {
+    const src = i * scale;
+    const lo = Math.floor(src);
+    return { lo: at(lo), hi: at(Math.min(lo + 1, side - 1)), t: src - lo };
   });
 }

@@ -97,7 +97,10 @@ function faceApiNms(boxes: RelativeBox[], inputSize: number): number[] {
   const scores = new Float64Array(n);
   boxes.forEach((b, i) => {
     const r = n - 1 - i;
-    corners.set([b.y, b.x, b.y + b.height, b.x + b.width].map((v) => v * inputSize), 4 * r);
+    corners.set(
+      [b.y, b.x, b.y + b.height, b.x + b.width].map((v) => v * inputSize),
+      4 * r,
+    );
     scores[r] = b.score;
   });
   const kept = nonMaxSuppression(corners, scores, { maxOutput: n, iouThreshold: TINY_IOU_THRESHOLD, scoreThreshold: -Infinity });
