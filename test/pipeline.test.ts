@@ -14,6 +14,8 @@ import { makeConfig } from '../src/model/config.js';
 import { train, TrainingHalted, type TrainEvent, type TrainOptions } from '../src/train/train.js';
 import { readRunStateMeta, type RunStateMeta } from '../src/train/run-state.js';
 import { loadCheckpoint } from '../src/weights/checkpoint.js';
+import { ConvCutModel } from '../src/infer/convcut-model.js';
+import { buildServer } from '../src/server/server.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
 import { initWeights, transposeData } from '../src/weights/weight-map.js';
 import { BIN, convcut } from './helpers.js';
@@ -133,6 +135,14 @@ describe('end to end: train → checkpoint → eval → predict', () => {
     );
     expect(p.code).toBe(0);
     expect(p.stderr).toMatch(/skipped .*bad\.jpg: cannot decode image/);
+    // Trained on the generator's faces (its folder says so): every place it predicts says so too, once.
+    expect(p.stderr.match(/^note: this model was trained on convcut's synthetic faces/gm)).toHaveLength(1);
+    const loaded = await ConvCutModel.load(checkpoint);
+    const app = await buildServer(loaded);
+    expect((await app.inject('/v1/model')).json().notice).toBe(loaded.notice);
+    expect(loaded.notice).toMatch(/synthetic faces/);
+    await app.close();
+    await loaded.dispose();
     const rows = JSON.parse(p.stdout);
     expect(rows).toHaveLength(1);
     expect(rows[0].top).toHaveLength(2);

@@ -96,7 +96,7 @@ export async function predictVideos(model: ConvCutModel, files: string[], o: Vid
   }
   if (o.report) {
     const { writeVideoReport } = await import('./video-report.js');
-    await writeVideoReport(o.report, results, classes);
+    await writeVideoReport(o.report, results, classes, { notice: model.notice });
     console.error(`report: ${o.report}/index.html`);
   }
   if (interrupted) {

@@ -112,6 +112,7 @@ export function registerPredict(program: Command): void {
         const { isVideoFile } = await import('../infer/video/ffmpeg.js');
         const videos = files.some(isVideoFile);
         const model = await ConvCutModel.load(o.model, { precision: o.precision, device, spinning: !videos });
+        if (model.notice) console.error(`note: ${model.notice}`);
         if (videos) {
           if (o.saveCrops)
             throw new Error('--save-crops is for photos; for videos use --report <dir> (a thumbnail per face track)');

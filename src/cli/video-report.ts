@@ -24,7 +24,13 @@ export interface VideoResult {
   thumbs: Map<number, DecodedImage>;
 }
 
-export async function writeVideoReport(dir: string, results: VideoResult[], classes: string[], smooth = 0.5): Promise<void> {
+export async function writeVideoReport(
+  dir: string,
+  results: VideoResult[],
+  classes: string[],
+  o: { smooth?: number; notice?: string } = {},
+): Promise<void> {
+  const smooth = o.smooth ?? 0.5;
   await mkdir(dir, { recursive: true });
   const sections: string[] = [];
   for (const [n, r] of results.entries()) {
@@ -47,12 +53,14 @@ export async function writeVideoReport(dir: string, results: VideoResult[], clas
     sections.push(`<h2>${escapeHtml(r.file)}</h2>${note}${tracks.join('\n') || '<p>No face found.</p>'}`);
   }
   const summary = results.map((r) => ({ file: r.file, tracks: r.summary, problems: r.problems }));
-  await writeFileAtomic(path.join(dir, 'summary.json'), JSON.stringify({ classes, smooth, videos: summary }, null, 1));
+  const notice = o.notice ? { notice: o.notice } : {};
+  await writeFileAtomic(path.join(dir, 'summary.json'), JSON.stringify({ classes, smooth, ...notice, videos: summary }, null, 1));
   await writeFileAtomic(
     path.join(dir, 'rows.csv'),
     [csvHeader(classes), ...results.flatMap((r) => r.rows.map(csvRow))].join('\n') + '\n',
   );
-  await writeFileAtomic(path.join(dir, 'index.html'), page(sections.join('\n')));
+  const warning = o.notice ? `<p class="warn">Note: ${escapeHtml(o.notice)}.</p>\n` : '';
+  await writeFileAtomic(path.join(dir, 'index.html'), page(warning + sections.join('\n')));
 }
 
 function trackHtml(name: string, s: TrackSummary, thumb: boolean): string {

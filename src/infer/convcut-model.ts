@@ -27,6 +27,7 @@ import { isCheckpointFile, loadCheckpoint } from '../weights/checkpoint.js';
 import { isSafetensors, openSafetensors } from '../weights/safetensors.js';
 import { resolveModel } from '../weights/sources.js';
 import { readFileHead } from '../util/file-head.js';
+import { isSynthetic } from '../data/synthetic.js';
 import { RUN_STATE_KEY } from '../train/run-state.js';
 import type { Weights } from '../weights/weight-map.js';
 import type * as ort from 'onnxruntime-node';
@@ -44,7 +45,19 @@ export class ConvCutModel {
     private readonly exportable: () => Uint8Array,
     /** What to call it where others can read it (a server's answers): never a path of this machine. */
     readonly publicName: string = publicNameOf(id),
+    /** How it was trained (seed, recipe, data, …), from its checkpoint or ONNX metadata. */
+    readonly provenance: Record<string, unknown> = {},
   ) {}
+
+  /**
+   * One line to show wherever this model predicts, when what it learnt from matters to whoever
+   * reads the predictions (a model trained on the demo's synthetic faces is no model of real people).
+   */
+  get notice(): string | undefined {
+    return trainedOnSyntheticFaces(this.provenance)
+      ? "this model was trained on convcut's synthetic faces (a demo): its labels for real photos mean little"
+      : undefined;
+  }
 
   private portable?: Uint8Array;
   /** The model as a self-contained fp32 ONNX file: what the web page downloads and runs in the browser. */
@@ -84,8 +97,9 @@ export class ConvCutModel {
         ck.meta.config,
         await createSession(graph, { ...opts, externalDir }),
         file,
-        () => exportOnnx(ck.meta.config, ck.weights),
+        () => exportOnnx(ck.meta.config, ck.weights, { metadata: { provenance: ck.meta.provenance } }),
         publicName,
+        ck.meta.provenance,
       );
     }
     // Not a checkpoint but a safetensors file (a training run's resumable state is the usual mix-up):
@@ -101,6 +115,7 @@ export class ConvCutModel {
     }
     const bytes = await fs.readFile(file);
     let config: ConvCutConfig;
+    let provenance: Record<string, unknown>;
     try {
       const proto = onnx.ModelProto.decode(bytes);
       const external = externalDataRefs(proto);
@@ -110,17 +125,18 @@ export class ConvCutModel {
         );
       const meta = proto.metadataProps?.find((p) => p.key === 'convcut')?.value;
       if (!meta) throw new Error('no "convcut" metadata');
-      const parsed = JSON.parse(meta) as { config: ConvCutConfig; part: string };
+      const parsed = JSON.parse(meta) as { config: ConvCutConfig; part: string; provenance?: Record<string, unknown> };
       if (parsed.part !== 'full') throw new Error(`it holds the ${parsed.part} only`);
       checkModelConfig(parsed.config);
       config = parsed.config;
+      provenance = parsed.provenance ?? {};
     } catch (e) {
       throw new Error(`${file}: not a convcut checkpoint or full convcut ONNX model (${(e as Error).message})`, { cause: e });
     }
     const session = await createSession(bytes, opts).catch((e: Error) => {
       throw new Error(`${file}: ONNX Runtime cannot load this model (${e.message.split('\n')[0]})`, { cause: e });
     });
-    return new ConvCutModel(config, session, file, () => bytes, publicName);
+    return new ConvCutModel(config, session, file, () => bytes, publicName, provenance);
   }
 
   get classes(): string[] {
@@ -169,6 +185,13 @@ export function publicNameOf(source: string): string {
     return `${u.protocol}//${u.host}${u.pathname}`;
   }
   return path.basename(source);
+}
+
+/** Whether a model's provenance says it learnt from the synthetic generator's faces (its data folder's marker, recorded at training). */
+function trainedOnSyntheticFaces(p: Record<string, unknown>): boolean {
+  if (p.syntheticData === true) return true;
+  const data = (p.settings as { data?: unknown } | undefined)?.data;
+  return typeof data === 'string' && isSynthetic(data); // a checkpoint from before the field existed
 }
 
 export const loadModel = (file: string, opts?: SessionOptions & { precision?: Precision }): Promise<ConvCutModel> =>

@@ -144,6 +144,8 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
     normalisation: 'ImageNet mean/std inside the model; input RGB 0..255, NHWC float32',
     /** How an image becomes the input (infer/processor.ts): the page resizes by it as Node does. */
     processor: processorFor(model.config),
+    /** One line the page shows beside the predictions, when the model has one (ConvCutModel.notice). */
+    notice: model.notice,
   };
 
   app.get('/healthz', async () => ({ status: 'ok', queue: batcher.pending }));

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { isSynthetic } from '../data/synthetic.js';
 import { hflip } from '../data/augment.js';
 import type { Problem, Sample } from '../data/dataset.js';
 import { decodeMany, stackImages, type DecodedImage } from '../data/image.js';
@@ -242,6 +243,8 @@ async function endEpoch(
         validation:
           recipe.validation === 'test' ? 'TEST SET (reference recipe)' : `carved split (${data.split.source}, seed ${seed})`,
         settings,
+        // Read where the model predicts (ConvCutModel.notice): the data folder may not travel with it.
+        ...(isSynthetic(settings.data) ? { syntheticData: true } : {}),
       },
     );
   }

@@ -14,6 +14,8 @@ interface ModelInfo {
   inputSize: number;
   attention: string;
   temperature: number;
+  /** Said beside every prediction when set (a model trained on synthetic faces). */
+  notice?: string;
   /** How an image becomes the model's input: the server's, carried out here as Node does it. */
   processor: ImageProcessor;
 }
@@ -307,5 +309,8 @@ for (const r of document.querySelectorAll('input[name=engine]'))
   }
   $('model-info').textContent =
     `${info.classes.length} expressions (${info.classes.join(', ')}), ${info.inputSize}×${info.inputSize} input, ${info.attention} attention`;
+  const notice = $('model-notice');
+  notice.textContent = info.notice ? `Note: ${info.notice}.` : '';
+  notice.hidden = !info.notice;
   document.body.dataset.ready = 'true';
 })();
