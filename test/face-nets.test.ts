@@ -14,8 +14,10 @@ import { initTf, tf } from '../src/engine/tfjs-backend.js';
 import { iou, type Box } from '../src/infer/face-align.js';
 import { ExpressionNet, faceApiModelDir, LandmarkNet, TinyDetector, toSquare, type RgbImage } from '../src/infer/face-nets.js';
 import { decodePhoto } from '../src/infer/faces.js';
-import { EXPRESSIONS, landmarksInCrop, mapFaceApiWeights } from '../src/model/face-features.js';
-import { decodeTinyBoxes } from '../src/model/face-tiny.js';
+import { ShapeOps } from '../src/engine/shape-ops.js';
+import { readTfjsManifest } from '../src/weights/tfjs-weights.js';
+import { EXPRESSIONS, expressionNet, landmarkNet, landmarksInCrop, mapFaceApiWeights } from '../src/model/face-features.js';
+import { decodeTinyBoxes, tinyFaceNet } from '../src/model/face-tiny.js';
 
 const DEMO = path.join(faceApiModelDir(), '..', 'demo');
 const PHOTOS = [
@@ -175,6 +177,21 @@ describe('face-api networks on ONNX Runtime', () => {
 });
 
 describe('face-api pre- and post-processing', () => {
+  it("declares exactly face-api's weights, in their shapes, and gives its output shapes", async () => {
+    const nets = [
+      ['tiny_face_detector_model', tinyFaceNet, 416, [-1, 13, 13, 25]],
+      ['face_landmark_68_model', landmarkNet, 112, [-1, 136]],
+      ['face_expression_model', expressionNet, 112, [-1, 7]],
+    ] as const;
+    for (const [model, net, size, out] of nets) {
+      const weights = mapFaceApiWeights(await readTfjsManifest(path.join(faceApiModelDir(), `${model}-weights_manifest.json`)));
+      const ops = new ShapeOps();
+      expect(net(ops, [-1, size, size, 3]), model).toEqual(out);
+      const declared = [...ops.params.values()].map((p) => [p.name, p.shape]).sort();
+      expect(declared, model).toEqual([...weights].map(([k, t]) => [k, t.shape]).sort());
+    }
+  });
+
   it('pads to a square as face-api does (centred: the larger half after) and resizes as TensorFlow (source = out · in/out)', () => {
     const img = { data: Uint8Array.from({ length: 3 * 5 * 3 }, (_, i) => 10 + i), width: 3, height: 5 };
     // Width 3 → 5: centred puts 1 column before, Math.round(1) = 1 after; at the end, 2 after.
