@@ -158,6 +158,7 @@ export class ExpressionNet extends FaceCropNet {
 export function toSquare(img: RgbImage, o: Pick<SquareInput, 'size' | 'centred'>): Float32Array {
   const { width: w, height: h, data } = img;
   if (w < 1 || h < 1) throw new Error(`a face network's input must have pixels, got ${w}×${h}`);
+  if (data.length !== w * h * 3) throw new Error(`a ${w}×${h} RGB image has ${w * h * 3} bytes, got ${data.length}`);
   const side = Math.max(w, h);
   // padToSquare: Math.round(diff / 2) zeros after the image, the rest before it.
   const before = (diff: number) => (o.centred ? diff - Math.round(diff * 0.5) : 0);
