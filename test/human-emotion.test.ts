@@ -9,9 +9,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { HUMAN_CLASSES, loadBaseline, type Scorer } from '../src/eval/baselines.js';
+import { HUMAN_CLASSES } from '../src/eval/baselines.js';
+import { humanOnTfjs, type HumanReference } from './reference/human-tfjs.js';
 import { HUMAN_EMOTION_CLASSES, HumanEmotion, type RgbCrop } from '../src/infer/human-emotion.js';
-import { RAFDB_CLASSES } from '../src/model/config.js';
 import { translateTfjsGraph, type TfjsGraphModel } from '../src/model/tfjs-graph.js';
 import { readTfjsGroups } from '../src/weights/tfjs-weights.js';
 import { maxAbsDiff } from './helpers.js';
@@ -40,12 +40,6 @@ async function cut(f: (typeof FACES)[number]): Promise<RgbCrop> {
   return { data: new Uint8Array(data), width: info.width, height: info.height };
 }
 
-/** Human's probabilities for one crop, back in its own class order (the baseline reports RAF-DB's). */
-async function human(scorer: Scorer, c: RgbCrop): Promise<Float32Array> {
-  const { embedding } = await scorer.run({ data: Float32Array.from(c.data), shape: [1, c.height, c.width, 3] });
-  return Float32Array.from(HUMAN_CLASSES, ([, ours]) => embedding.data[RAFDB_CLASSES.indexOf(ours as never)]!);
-}
-
 async function msPer(n: number, f: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
   await f();
@@ -54,14 +48,13 @@ async function msPer(n: number, f: () => Promise<unknown>): Promise<number> {
 
 describe('Human’s expression model on ONNX Runtime', () => {
   let ours: HumanEmotion;
-  let theirs: Scorer;
+  let human: HumanReference;
   let crops: RgbCrop[];
   beforeAll(async () => {
-    [ours, theirs, crops] = await Promise.all([HumanEmotion.load(), loadBaseline('human'), Promise.all(FACES.map(cut))]);
+    [ours, human, crops] = await Promise.all([HumanEmotion.load(), humanOnTfjs(), Promise.all(FACES.map(cut))]);
   });
   afterAll(async () => {
     await ours?.dispose();
-    await theirs?.dispose();
   });
 
   it('gives Human’s probabilities on TensorFlow.js within 1e-4, in Human’s class order', async () => {
@@ -71,7 +64,7 @@ describe('Human’s expression model on ONNX Runtime', () => {
     expect(maxAbsDiff(one[0]!, got[2]!)).toBeLessThan(1e-6);
     const tops = new Set<string>();
     for (const [i, c] of crops.entries()) {
-      const want = await human(theirs, c);
+      const want = await human(c);
       const p = got[i]!;
       expect(p.length).toBe(7);
       expect(
@@ -89,7 +82,7 @@ describe('Human’s expression model on ONNX Runtime', () => {
       for (const c of crops) await ours.predict([c]);
     });
     const humanMs = await msPer(crops.length, async () => {
-      for (const c of crops) await human(theirs, c);
+      for (const c of crops) await human(c);
     });
     console.log(
       `Human's emotion model, ms per crop: ONNX Runtime (convcut) ${oursMs.toFixed(2)}, TensorFlow.js wasm (Human) ${humanMs.toFixed(2)}`,

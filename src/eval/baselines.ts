@@ -14,7 +14,6 @@
  * not their own detectors' crops.
  */
 import type { NamedArray } from '../engine/ort-session.js';
-import type * as tfTypes from '@tensorflow/tfjs';
 import { RAFDB_CLASSES } from '../model/config.js';
 
 export const BASELINES = ['face-api', 'human'] as const;
@@ -87,42 +86,22 @@ async function faceApiPredictor(classes: string[]): Promise<Predictor> {
   };
 }
 
+/** Human's model as an ONNX Runtime graph (infer/human-emotion.ts: its own probabilities within 1e-4). */
 async function humanPredictor(classes: string[]): Promise<Predictor> {
-  const { createRequire } = await import('node:module');
-  const { promises: fs } = await import('node:fs');
-  const path = await import('node:path');
-  const { initTf, tf } = await import('../engine/tfjs-backend.js');
-  await initTf('wasm');
-  // Resolved, never loaded: Human's own entry would pull in tfjs-node; only its model files are used.
-  const dir = path.join(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/human')), '..', 'models');
-  const json = JSON.parse(await fs.readFile(path.join(dir, 'emotion.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: { paths: string[]; weights: tfTypes.io.WeightsManifestEntry[] }[];
-  };
-  const bins = await Promise.all(json.weightsManifest.flatMap((m) => m.paths).map((p) => fs.readFile(path.join(dir, p))));
-  const weightData = Buffer.concat(bins);
-  const model = await tf.loadGraphModel({
-    load: async () => ({
-      modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest.flatMap((m) => m.weights),
-      weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
-    }),
-  });
-  const size = model.inputs[0]!.shape![2]!;
+  const { HumanEmotion } = await import('../infer/human-emotion.js');
+  const net = await HumanEmotion.load();
   return async (batch) => {
     const [n, h, w] = batch.shape as [number, number, number];
-    const out = tf.tidy(() => {
-      const x = tf.image.resizeBilinear(tf.tensor4d(batch.data, [n, h, w, 3]).div(255) as tfTypes.Tensor4D, [size, size], false);
-      const grey = tf.sum(tf.mul(x, tf.tensor1d([0.2989, 0.587, 0.114])), 3, true);
-      return model.execute(tf.mul(tf.sub(grey, 0.5), 2)) as tfTypes.Tensor;
-    });
-    const p = (await out.data()) as Float32Array;
-    out.dispose();
+    const size = h * w * 3;
+    const crops = Array.from({ length: n }, (_, i) => ({
+      data: Uint8Array.from(batch.data.subarray(i * size, (i + 1) * size), (v) => Math.round(v)),
+      width: w,
+      height: h,
+    }));
     const probs = new Float32Array(n * classes.length);
-    for (let i = 0; i < n; i++)
-      HUMAN_CLASSES.forEach(
-        ([, ours], j) => (probs[i * classes.length + classes.indexOf(ours)] = p[i * HUMAN_CLASSES.length + j]!),
-      );
+    (await net.predict(crops)).forEach((p, i) =>
+      HUMAN_CLASSES.forEach(([, ours], j) => (probs[i * classes.length + classes.indexOf(ours)] = p[j]!)),
+    );
     return probs;
   };
 }
