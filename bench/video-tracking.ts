@@ -25,7 +25,7 @@ import { initWeights } from '../src/weights/weight-map.js';
 import { ConvCutModel } from '../src/infer/convcut-model.js';
 import { predictVideo } from '../src/infer/video/predict-video.js';
 import { argmax } from '../src/infer/video/summary.js';
-import { faceApiExpressions } from '../src/infer/faces.js';
+import { faceApiExpressions } from '../test/reference/face-api-tfjs.js';
 import { iou, type Box } from '../src/infer/face-align.js';
 import { tf } from '../src/engine/tfjs-backend.js';
 import type { DecodedImage } from '../src/data/image.js';

@@ -68,22 +68,30 @@ export async function loadBaseline(name: BaselineName): Promise<Scorer> {
 
 type Predictor = (batch: NamedArray) => Promise<Float32Array>;
 
+/** face-api's expression net as an ONNX Runtime graph (infer/face-nets.ts: its own probabilities within 1e-4). */
 async function faceApiPredictor(classes: string[]): Promise<Predictor> {
-  const { faceApiExpressions } = await import('../infer/faces.js');
-  const { tf } = await import('../engine/tfjs-backend.js');
-  const net = await faceApiExpressions(); // it resizes each face to 112×112 itself
+  const { ExpressionNet } = await import('../infer/face-nets.js');
+  const net = await ExpressionNet.load(); // it pads and resizes each face to 112×112 as face-api does
   return async (batch) => {
-    const [n, h, w] = batch.shape as [number, number, number];
-    const probs = new Float32Array(n * classes.length);
-    for (let i = 0; i < n; i++) {
-      const img = tf.tensor3d(batch.data.subarray(i * h * w * 3, (i + 1) * h * w * 3), [h, w, 3]);
-      const p = await net.predictExpressions(img);
-      img.dispose();
-      for (const [theirs, ours] of Object.entries(FACE_API_CLASSES))
-        probs[i * classes.length + classes.indexOf(ours)] = p[theirs] ?? 0;
-    }
+    const probs = new Float32Array(batch.shape[0]! * classes.length);
+    (await net.expressions(crops(batch))).forEach((p, i) =>
+      ExpressionNet.labels.forEach(
+        (theirs, j) => (probs[i * classes.length + classes.indexOf(FACE_API_CLASSES[theirs]!)] = p[j]!),
+      ),
+    );
     return probs;
   };
+}
+
+/** A batch (N × H × W × 3, 0..255 floats) as byte crops. */
+function crops(batch: NamedArray): { data: Uint8Array; width: number; height: number }[] {
+  const [n, h, w] = batch.shape as [number, number, number];
+  const size = h * w * 3;
+  return Array.from({ length: n }, (_, i) => ({
+    data: Uint8Array.from(batch.data.subarray(i * size, (i + 1) * size), (v) => Math.round(v)),
+    width: w,
+    height: h,
+  }));
 }
 
 /** Human's model as an ONNX Runtime graph (infer/human-emotion.ts: its own probabilities within 1e-4). */
@@ -91,15 +99,8 @@ async function humanPredictor(classes: string[]): Promise<Predictor> {
   const { HumanEmotion } = await import('../infer/human-emotion.js');
   const net = await HumanEmotion.load();
   return async (batch) => {
-    const [n, h, w] = batch.shape as [number, number, number];
-    const size = h * w * 3;
-    const crops = Array.from({ length: n }, (_, i) => ({
-      data: Uint8Array.from(batch.data.subarray(i * size, (i + 1) * size), (v) => Math.round(v)),
-      width: w,
-      height: h,
-    }));
-    const probs = new Float32Array(n * classes.length);
-    (await net.predict(crops)).forEach((p, i) =>
+    const probs = new Float32Array(batch.shape[0]! * classes.length);
+    (await net.predict(crops(batch))).forEach((p, i) =>
       HUMAN_CLASSES.forEach(([, ours], j) => (probs[i * classes.length + classes.indexOf(ours)] = p[j]!)),
     );
     return probs;

@@ -1,76 +1,36 @@
 /**
- * Faces in photos: detection with @vladmandic/face-api (SSD MobileNet v1 + 68-point landmarks, MIT;
- * its models ship inside the npm package, on our TensorFlow.js wasm backend), each detection
- * confirmed by face-api's second, independent detector (Tiny Face Detector: a box overlapping it,
- * IoU ≥ 0.3) — SSD alone finds a face on a cat at 0.93, above several real faces; the pair keeps
- * all 25 faces of the real photos in BENCHMARKS.md and drops the cat — then alignment the way
- * RAF-DB's aligned faces are made: a similarity transform that puts the eye centres on fixed points
- * of a square crop (eyes level, at 35 % / 65 % of the width and 42 % of the height).
+ * Faces in photos, on ONNX Runtime: face-api's networks (MIT; their weights ship inside its npm
+ * package) defined in src/model/ and run as convcut's own ONNX graphs (infer/face-ssd-detector.ts,
+ * infer/face-nets.ts), giving face-api's own results (test/faces-onnx.test.ts). SSD MobileNetV1
+ * finds faces and the 68-point landmark net places their eyes; each detection is confirmed by a
+ * second, independent detector (the Tiny Face Detector: a box overlapping it, IoU ≥ 0.3) — SSD
+ * alone finds a face on a cat at 0.93, above several real faces; the pair keeps all 25 faces of
+ * the real photos in BENCHMARKS.md and drops the cat — then each face is aligned the way RAF-DB's
+ * aligned faces are made (face-align.ts).
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import sharp from 'sharp';
-import { initTf, tf } from '../engine/tfjs-backend.js';
 import { alignFaces, CONFIRM, confirmed, iou, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
+import { LandmarkNet, TinyDetector } from './face-nets.js';
+import { SsdDetector } from './face-ssd-detector.js';
 import { DEFAULTS } from '../defaults.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
-interface FaceApi {
-  nets: {
-    ssdMobilenetv1: { loadFromDisk(dir: string): Promise<void> };
-    tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> };
-    faceLandmark68Net: { loadFromDisk(dir: string): Promise<void>; detectLandmarks(input: tf.Tensor3D): Promise<unknown> };
-    faceExpressionNet: {
-      loadFromDisk(dir: string): Promise<void>;
-      /** One face crop (H × W × 3, RGB 0..255) → its 7 expression probabilities. */
-      predictExpressions(input: tf.Tensor3D): Promise<Record<string, number>>;
-      isLoaded: boolean;
-    };
-  };
-  SsdMobilenetv1Options: new (o: { minConfidence: number; maxResults: number }) => unknown;
-  TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
-  detectAllFaces(
-    input: tf.Tensor3D,
-    options: unknown,
-  ): PromiseLike<{ box: Box; score: number }[]> & {
-    withFaceLandmarks(): Promise<
-      {
-        detection: { box: { x: number; y: number; width: number; height: number }; score: number };
-        landmarks: { getLeftEye(): { x: number; y: number }[]; getRightEye(): { x: number; y: number }[] };
-      }[]
-    >;
-  };
+interface FaceNets {
+  ssd: SsdDetector;
+  tiny: TinyDetector;
+  landmarks: LandmarkNet;
 }
+let nets: Promise<FaceNets> | undefined;
 
-let loaded: Promise<FaceApi> | undefined;
-
-/** face-api's expression network (the JS toolkit baseline, eval/baselines.ts), loaded on first use. */
-export async function faceApiExpressions(): Promise<FaceApi['nets']['faceExpressionNet']> {
-  const api = await faceApi();
-  const net = api.nets.faceExpressionNet;
-  if (!net.isLoaded) await net.loadFromDisk(faceApiModels());
-  return net;
-}
-
-function faceApiModels(): string {
-  const main = createRequire(import.meta.url).resolve('@vladmandic/face-api/dist/face-api.node-wasm.js');
-  return path.join(path.dirname(main), '..', 'model');
-}
-
-function faceApi(): Promise<FaceApi> {
-  loaded ??= (async () => {
-    await initTf('wasm');
-    const require = createRequire(import.meta.url);
-    const main = require.resolve('@vladmandic/face-api/dist/face-api.node-wasm.js');
-    const api = require(main) as FaceApi;
-    const models = path.join(path.dirname(main), '..', 'model');
-    await api.nets.ssdMobilenetv1.loadFromDisk(models);
-    await api.nets.tinyFaceDetector.loadFromDisk(models);
-    await api.nets.faceLandmark68Net.loadFromDisk(models);
-    return api;
+/** The three networks, built and loaded once per process. */
+function faceNets(): Promise<FaceNets> {
+  nets ??= (async () => {
+    const [ssd, tiny, landmarks] = await Promise.all([SsdDetector.load(), TinyDetector.load(), LandmarkNet.load()]);
+    return { ssd, tiny, landmarks };
   })();
-  return loaded;
+  nets.catch(() => (nets = undefined)); // a failed load is tried again
+  return nets;
 }
 
 /** A photo's pixels as they come from a decoder: H × W × 3, RGB, 0..255, one byte each. */
@@ -136,8 +96,8 @@ export async function detectWithLandmarks(frame: RgbFrame, size: number, opts: D
  * jumps by more than `REFIT.maxScale` in one step; the next detection finds it if it is still there.
  */
 export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: number, margin = 0): Promise<FrameFace[]> {
-  const api = await faceApi();
-  const out: FrameFace[] = [];
+  const { landmarks } = await faceNets();
+  const kept: { prev: FrameFace; x0: number; y0: number; crop: RgbFrame }[] = [];
   for (const prev of previous) {
     const b = prev.box;
     const x0 = Math.max(0, Math.floor(b.x - margin * b.width));
@@ -145,18 +105,18 @@ export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: n
     const x1 = Math.min(frame.width, Math.ceil(b.x + (1 + margin) * b.width));
     const y1 = Math.min(frame.height, Math.ceil(b.y + (1 + margin) * b.height));
     if (x1 - x0 < 8 || y1 - y0 < 8 || insideShare(b, frame) < REFIT.minInside) continue;
-    const crop = cropTensor(frame, x0, y0, x1 - x0, y1 - y0);
-    try {
-      const lm = (await api.nets.faceLandmark68Net.detectLandmarks(crop)) as { positions: Point[] };
-      const pts = lm.positions.map((p) => ({ x: x0 + p.x, y: y0 + p.y }));
-      const box = { ...carryBox(prev.points, pts, b), score: b.score };
-      const scale = box.width / b.width;
-      if (scale > REFIT.maxScale || scale < 1 / REFIT.maxScale) continue; // the landmarks lost the face
-      out.push(withPoints(frame, { detection: { box, score: b.score }, landmarks: eyesOf(pts), positions: pts }, size));
-    } finally {
-      crop.dispose();
-    }
+    kept.push({ prev, x0, y0, crop: cropRgb(frame, x0, y0, x1 - x0, y1 - y0) });
   }
+  const points = await landmarks.landmarks(kept.map((k) => k.crop)); // every face in one run
+  const out: FrameFace[] = [];
+  kept.forEach(({ prev, x0, y0 }, i) => {
+    const b = prev.box;
+    const pts = points[i]!.map((p) => ({ x: x0 + p.x, y: y0 + p.y }));
+    const box = { ...carryBox(prev.points, pts, b), score: b.score };
+    const scale = box.width / b.width;
+    if (scale > REFIT.maxScale || scale < 1 / REFIT.maxScale) return; // the landmarks lost the face
+    out.push(withPoints(frame, { detection: { box, score: b.score }, landmarks: eyesOf(pts), positions: pts }, size));
+  });
   return out;
 }
 
@@ -174,14 +134,14 @@ function insideShare(b: Box, frame: RgbFrame): number {
   return (Math.max(0, w) * Math.max(0, h)) / (b.width * b.height);
 }
 
-/** A rectangle of a frame as a tfjs image tensor, copied row by row (no tensor of the whole frame). */
-function cropTensor(frame: RgbFrame, x0: number, y0: number, w: number, h: number): tf.Tensor3D {
-  const out = new Int32Array(w * h * 3);
+/** A rectangle of a frame, copied row by row (no copy of the whole frame). */
+function cropRgb(frame: RgbFrame, x0: number, y0: number, w: number, h: number): RgbFrame {
+  const out = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) {
     const from = ((y0 + y) * frame.width + x0) * 3;
     out.set(frame.data.subarray(from, from + w * 3), y * w * 3);
   }
-  return tf.tensor3d(out, [h, w, 3], 'int32');
+  return { data: out, width: w, height: h };
 }
 
 interface Point {
@@ -191,28 +151,42 @@ interface Point {
 type FoundFace = LandmarkedFace & { positions: Point[] };
 
 async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFace[]> {
-  const api = await faceApi();
-  const t = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
-  try {
-    let found: LandmarkedFace[] = await api
-      .detectAllFaces(
-        t,
-        new api.SsdMobilenetv1Options({
-          minConfidence: opts.minConfidence ?? DEFAULTS.faceMinConfidence,
-          maxResults: opts.maxFaces ?? DEFAULTS.maxFaces,
-        }),
-      )
-      .withFaceLandmarks();
-    const isTrusted = (f: LandmarkedFace) => (opts.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);
-    if (opts.confirm !== false && found.some((f) => !isTrusted(f))) {
-      const second = (await api.detectAllFaces(t, new api.TinyFaceDetectorOptions(CONFIRM))).map((d) => d.box);
-      const ok = new Set(confirmed(found, second));
-      found = found.filter((f) => ok.has(f) || isTrusted(f));
-    }
-    return found.map((f) => ({ ...f, positions: (f.landmarks as unknown as { positions: Point[] }).positions }));
-  } finally {
-    t.dispose();
+  const { ssd, tiny } = await faceNets();
+  const detections = await ssd.detect(frame, {
+    minConfidence: opts.minConfidence ?? DEFAULTS.faceMinConfidence,
+    maxResults: opts.maxFaces ?? DEFAULTS.maxFaces,
+  });
+  let found = await withLandmarks(frame, detections);
+  const isTrusted = (f: LandmarkedFace) => (opts.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);
+  if (opts.confirm !== false && found.some((f) => !isTrusted(f))) {
+    const second = await tiny.detect(frame, CONFIRM);
+    const ok = new Set(confirmed(found, second));
+    found = found.filter((f) => ok.has(f) || isTrusted(f));
   }
+  return found;
+}
+
+/**
+ * Each detection's 68 landmarks, as face-api's `withFaceLandmarks()` places them: the net sees the
+ * box clipped to the image and floored (extractFaceTensors), and its points are shifted by the
+ * box's own corner (extendWithFaceLandmarks).
+ */
+async function withLandmarks(frame: RgbFrame, detections: { box: Box; score: number }[]): Promise<FoundFace[]> {
+  const { landmarks } = await faceNets();
+  const clipped = detections.map(({ box: b }) => {
+    const x = Math.max(b.x, 0);
+    const y = Math.max(b.y, 0);
+    const w = Math.min(b.x + b.width - x, frame.width - x);
+    const h = Math.min(b.y + b.height - y, frame.height - y);
+    return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
+  });
+  const usable = detections.filter((_, i) => clipped[i]!.width > 0 && clipped[i]!.height > 0);
+  const crops = clipped.filter((c) => c.width > 0 && c.height > 0).map((c) => cropRgb(frame, c.x, c.y, c.width, c.height));
+  const points = await landmarks.landmarks(crops);
+  return usable.map((d, i) => {
+    const positions = points[i]!.map((p) => ({ x: p.x + d.box.x, y: p.y + d.box.y }));
+    return { detection: { box: d.box, score: d.score }, landmarks: eyesOf(positions), positions };
+  });
 }
 
 function withPoints(frame: RgbFrame, f: FoundFace, size: number): FrameFace {
