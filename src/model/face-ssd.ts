@@ -58,13 +58,16 @@ const extraKernel = (stride: number) => (stride === 2 ? 3 : 1);
 const ANCHORS_PER_CELL = [3, 6, 6, 6, 6, 6];
 
 /**
- * The network on `images` (N, S, S, 3): the zero-padded square photo, RGB 0..255, any S. Outputs
- * the box encodings (N, 5118, 4), to decode with `decodeBoxes`, and the face scores (N, 5118).
+ * The network on `images` (N, S, S, 3): the photo padded to a square (`ssdInput`), RGB 0..255, any
+ * S. As face-api: resized to 512 × 512 by TensorFlow's legacy resizeBilinear (ONNX 'asymmetric'),
+ * x / 127.5 − 1. Outputs the box encodings (N, 5118, 4), to decode with `decodeBoxes`, and the face
+ * scores (N, 5118).
  */
 export function ssdMobilenetV1<T>(ops: Ops<T>, images: T): { encodings: T; scores: T } {
   const [, h, w] = ops.shape(images);
   let x = h === SSD_SIZE && w === SSD_SIZE ? images : ops.resizeBilinear(images, SSD_SIZE, SSD_SIZE);
-  x = ops.affine(x, [1 / 127.5, 1 / 127.5, 1 / 127.5], [-1, -1, -1]);
+  // One scalar, not one per channel: ONNX Runtime broadcasts a length-3 vector over NHWC slowly (18 → 1 ms).
+  x = ops.affine(x, [1 / 127.5], [-1]);
   const relu6 = (y: T) => ops.clip(y, 0, 6);
   x = relu6(ops.conv2d(x, 'mobilenet.conv_0', { filters: 32, kernel: 3, stride: 2, padding: 'same' }));
   let conv11 = x;
@@ -92,6 +95,18 @@ export function ssdMobilenetV1<T>(ops: Ops<T>, images: T): { encodings: T; score
   // Classes: background, face, and an unused third; face-api's score is the face one's sigmoid.
   const scores = ops.sigmoid(ops.sliceLast(ops.concat(cls, 1), 1, 2));
   return { encodings: ops.concat(enc, 1), scores: ops.reshape(scores, [SSD_ANCHORS]) };
+}
+
+/**
+ * A photo (H × W × 3 RGB bytes) as the network's input: float32, with zeros added at the bottom or
+ * right up to a square, as face-api's padToSquare (the rest — resize, normalisation — is in the graph).
+ */
+export function ssdInput(data: Uint8Array, width: number, height: number): { side: number; pixels: Float32Array } {
+  const side = Math.max(width, height);
+  const pixels = new Float32Array(side * side * 3);
+  if (width === side) pixels.set(data);
+  else for (let y = 0; y < height; y++) pixels.set(data.subarray(y * width * 3, (y + 1) * width * 3), y * side * 3);
+  return { side, pixels };
 }
 
 // ---- weights
