@@ -3,6 +3,10 @@
  * face-api's detectors call): boxes by falling score, each kept unless it overlaps a kept one by
  * more than `iouThreshold`; scores below `scoreThreshold` never kept; at most `maxOutput`.
  * Boxes are [y1, x1, y2, x2] (corners in either order, as TensorFlow allows).
+ *
+ * face-api's SSD uses its own copy in JS (ssdMobilenetv1/nonMaxSuppression.ts: a candidate's score
+ * zeroed by any kept box it overlaps by more than the threshold, kept if its score survives): the
+ * same boxes in the same order, ties by index as its stable sort leaves them.
  */
 export function nonMaxSuppression(
   boxes: ArrayLike<number>,
