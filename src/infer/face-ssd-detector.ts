@@ -1,9 +1,10 @@
 /**
  * face-api's SSD MobileNetV1 face detector on ONNX Runtime: the network of model/face-ssd.ts with
  * face-api's own weights (shipped in its npm package), giving the faces face-api gives on
- * TensorFlow.js. The photo is padded to a square here (`ssdInput`); the graph resizes it to 512 × 512
- * and normalises it, so there is one graph per square side, built on first use and kept (video: one).
- * Resizing in the graph rather than in TypeScript: 48 vs 53 ms per 640×480 frame (both cores).
+ * TensorFlow.js. The photo is padded to a square here (`ssdInput`); the graph, whose input side is
+ * free, resizes it to 512 × 512 and normalises it: one graph for every photo size (as fast as one
+ * built for 640 × 640, and the same outputs to the bit). Resizing in the graph rather than in
+ * TypeScript: 48 vs 53 ms per 640×480 frame (both cores).
  * Boxes are decoded and suppressed here (ONNX Runtime's WebGPU provider has no NonMaxSuppression).
  */
 import { createRequire } from 'node:module';
@@ -11,18 +12,8 @@ import path from 'node:path';
 import type { DeviceChoice } from '../engine/device.js';
 import { exportNetwork } from '../engine/onnx-export.js';
 import { createSession, ort } from '../engine/ort-session.js';
-import {
-  decodeBoxes,
-  ssdFaces,
-  ssdInput,
-  ssdMobilenetV1,
-  ssdParams,
-  SSD_ANCHORS,
-  SSD_SIZE,
-  type SsdFace,
-} from '../model/face-ssd.js';
+import { decodeBoxes, ssdFaces, ssdInput, ssdMobilenetV1, ssdParams, SSD_ANCHORS, type SsdFace } from '../model/face-ssd.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
-import type { Weights } from '../weights/weight-map.js';
 
 export type { SsdFace } from '../model/face-ssd.js';
 
@@ -47,19 +38,15 @@ export function faceApiSsdManifest(): string {
 }
 
 export class SsdDetector {
-  private readonly sessions = new Map<number, Promise<ort.InferenceSession>>();
-
   private constructor(
-    private readonly params: Weights,
+    private readonly session: ort.InferenceSession,
     private readonly anchors: Float32Array,
-    private readonly opts: SsdLoadOptions,
   ) {}
 
   static async load(opts: SsdLoadOptions = {}): Promise<SsdDetector> {
     const { params, anchors } = ssdParams(await readTfjsManifest(opts.manifest ?? faceApiSsdManifest()));
-    const detector = new SsdDetector(params, anchors, opts);
-    await detector.session(SSD_SIZE); // fails here, not on the first photo, if ONNX Runtime cannot start
-    return detector;
+    const graph = exportNetwork('face_ssd', params, [-1, -1, -1, 3], (ops, images) => ssdMobilenetV1(ops, images));
+    return new SsdDetector(await createSession(graph, { device: opts.device, threads: opts.threads }), anchors);
   }
 
   /** The faces in `frame`, in its pixels, best first (face-api's `detectAllFaces` with SSD). */
@@ -77,23 +64,9 @@ export class SsdDetector {
     if (!(width >= 1 && height >= 1) || data.length !== width * height * 3)
       throw new Error(`SSD face detection: expected ${width}×${height}×3 RGB bytes, got ${data.length}`);
     const { side, pixels } = ssdInput(data, width, height);
-    const session = await this.session(side);
-    const out = await session.run({ images: new ort.Tensor('float32', pixels, [1, side, side, 3]) });
+    const out = await this.session.run({ images: new ort.Tensor('float32', pixels, [1, side, side, 3]) });
     const scores = out.scores!.data as Float32Array;
     if (scores.length !== SSD_ANCHORS) throw new Error(`SSD face detection: ${scores.length} scores, expected ${SSD_ANCHORS}`);
     return { boxes: decodeBoxes(out.encodings!.data as Float32Array, this.anchors), scores };
-  }
-
-  private session(side: number): Promise<ort.InferenceSession> {
-    let s = this.sessions.get(side);
-    if (!s) {
-      const graph = exportNetwork('face_ssd', this.params, [-1, side, side, 3], (ops, images) => ssdMobilenetV1(ops, images), {
-        inputSide: side,
-      });
-      s = createSession(graph, { device: this.opts.device, threads: this.opts.threads });
-      s.catch(() => this.sessions.delete(side)); // tried again on the next photo
-      this.sessions.set(side, s);
-    }
-    return s;
   }
 }

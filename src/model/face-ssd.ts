@@ -59,7 +59,7 @@ const ANCHORS_PER_CELL = [3, 6, 6, 6, 6, 6];
 
 /**
  * The network on `images` (N, S, S, 3): the photo padded to a square (`ssdInput`), RGB 0..255, any
- * S. As face-api: resized to 512 × 512 by TensorFlow's legacy resizeBilinear (ONNX 'asymmetric'),
+ * S (−1: given at run time). As face-api: resized to 512 × 512 by TensorFlow's legacy resizeBilinear (ONNX 'asymmetric'),
  * x / 127.5 − 1. Outputs the box encodings (N, 5118, 4), to decode with `decodeBoxes`, and the face
  * scores (N, 5118).
  */
