@@ -4,44 +4,28 @@
  * the npm package), exported to ONNX graphs here and run like convcut's own model. They give what
  * face-api gives on TensorFlow.js (test/face-nets.test.ts).
  *
- * Inputs are RGB pixels (H × W × 3, 0..255). Each image is made square and resized here, in
- * JavaScript, as face-api's NetInput does it (zeros after or around it, then TensorFlow's legacy
- * bilinear resize), so that face crops of any sizes go through the network as one batch.
+ * Inputs are RGB pixels (H × W × 3, 0..255). Each image is made square and resized in JavaScript
+ * (face-pre.ts, shared with the web page), as face-api's NetInput does it (zeros after or around
+ * it, then TensorFlow's legacy bilinear resize), so that face crops of any sizes go through the
+ * network as one batch; outputs are read by face-post.ts, also shared.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createSession, runSession, type ort } from '../engine/ort-session.js';
 import { exportNetwork } from '../engine/onnx-export.js';
-import {
-  EXPRESSIONS,
-  expressionNet,
-  FEATURE_INPUT,
-  landmarkNet,
-  landmarksInCrop,
-  mapFaceApiWeights,
-  type SquareInput,
-} from '../model/face-features.js';
-import { decodeTinyBoxes, TINY_INPUT, tinyFaceNet } from '../model/face-tiny.js';
+import { EXPRESSIONS, expressionNet, FEATURE_INPUT, landmarkNet, mapFaceApiWeights } from '../model/face-features.js';
+import { TINY_INPUT, tinyFaceNet } from '../model/face-tiny.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
 import type { Weights } from '../weights/weight-map.js';
+import { cropLandmarks, tinyFaces, type TinyDetection } from './face-post.js';
+import { cropBatch, toSquare, type RgbImage } from './face-pre.js';
 
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+export { toSquare, type RgbImage } from './face-pre.js';
+export type { TinyDetection } from './face-post.js';
 
 export interface FaceNetOptions {
   device?: 'cpu' | 'webgpu';
   threads?: number;
-}
-
-export interface TinyDetection {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-  score: number;
 }
 
 /** Where face-api's weight files are (the package's `model/`). */
@@ -52,6 +36,21 @@ export function faceApiModelDir(): string {
 
 async function faceApiWeights(model: string): Promise<Weights> {
   return mapFaceApiWeights(await readTfjsManifest(path.join(faceApiModelDir(), `${model}-weights_manifest.json`)));
+}
+
+/** The Tiny Face Detector as an ONNX graph for `size`×`size` inputs (output `grid`); the web page gets it too. */
+export function tinyGraph(weights: Weights, size: number): Uint8Array {
+  return exportNetwork('face_tiny', weights, [-1, size, size, 3], (ops, x) => ({ grid: tinyFaceNet(ops, x) }));
+}
+
+/** The landmark net as an ONNX graph: (N, 112, 112, 3) face crops → `out` (N, 136); the web page gets it too. */
+export async function landmarkGraph(): Promise<Uint8Array> {
+  return featureGraph('face_landmark_68_model', landmarkNet);
+}
+
+async function featureGraph(model: string, head: typeof landmarkNet): Promise<Uint8Array> {
+  const s = FEATURE_INPUT.size;
+  return exportNetwork(`face_${model}`, await faceApiWeights(model), [-1, s, s, 3], (ops, x) => ({ out: head(ops, x) }));
 }
 
 /** face-api's `tinyFaceDetector`: faces in a frame, in its pixels, best first. */
@@ -65,7 +64,12 @@ export class TinyDetector {
   ) {}
 
   static async load(opts: FaceNetOptions = {}): Promise<TinyDetector> {
-    return new TinyDetector(await faceApiWeights('tiny_face_detector_model'), opts);
+    return new TinyDetector(await TinyDetector.weights(), opts);
+  }
+
+  /** face-api's Tiny Face Detector weights (to build a graph with `tinyGraph`). */
+  static weights(): Promise<Weights> {
+    return faceApiWeights('tiny_face_detector_model');
   }
 
   async detect(frame: RgbImage, o: { inputSize: number; scoreThreshold: number }): Promise<TinyDetection[]> {
@@ -75,20 +79,13 @@ export class TinyDetector {
     const input = toSquare(frame, { ...TINY_INPUT, size: s });
     const out = await runSession(await this.session(s), { data: input, shape: [1, s, s, 3] });
     const grid = out.grid!;
-    return decodeTinyBoxes(grid.data, grid.shape[1]!, frame, o).map((b) => ({
-      x: b.x * frame.width,
-      y: b.y * frame.height,
-      width: b.width * frame.width,
-      height: b.height * frame.height,
-      score: b.score,
-    }));
+    return tinyFaces(grid.data, grid.shape[1]!, frame, o);
   }
 
   private session(size: number): Promise<ort.InferenceSession> {
     let s = this.sessions.get(size);
     if (!s) {
-      const graph = exportNetwork('face_tiny', this.weights, [-1, size, size, 3], (ops, x) => ({ grid: tinyFaceNet(ops, x) }));
-      s = createSession(graph, this.opts);
+      s = createSession(tinyGraph(this.weights, size), this.opts);
       this.sessions.set(size, s);
     }
     return s;
@@ -105,19 +102,20 @@ class FaceCropNet {
   protected constructor(private readonly session: ort.InferenceSession) {}
 
   protected static async build(model: string, head: typeof landmarkNet, opts: FaceNetOptions): Promise<ort.InferenceSession> {
+    return createSession(await featureGraph(model, head), opts);
+  }
+
+  /** The network's output for all crops at once: (N, k), flat. */
+  protected async run(crops: RgbImage[]): Promise<Float32Array> {
+    if (!crops.length) return new Float32Array(0);
     const s = FEATURE_INPUT.size;
-    const graph = exportNetwork(`face_${model}`, await faceApiWeights(model), [-1, s, s, 3], (ops, x) => ({ out: head(ops, x) }));
-    return createSession(graph, opts);
+    return (await runSession(this.session, { data: cropBatch(crops), shape: [crops.length, s, s, 3] })).out!.data;
   }
 
   protected async rows(crops: RgbImage[]): Promise<Float32Array[]> {
-    if (!crops.length) return [];
-    const s = FEATURE_INPUT.size;
-    const batch = new Float32Array(crops.length * s * s * 3);
-    crops.forEach((c, i) => batch.set(toSquare(c, FEATURE_INPUT), i * s * s * 3));
-    const out = (await runSession(this.session, { data: batch, shape: [crops.length, s, s, 3] })).out!;
-    const k = out.shape[1]!;
-    return crops.map((_, i) => out.data.slice(i * k, (i + 1) * k));
+    const out = await this.run(crops);
+    const k = crops.length ? out.length / crops.length : 0;
+    return crops.map((_, i) => out.slice(i * k, (i + 1) * k));
   }
 
   async release(): Promise<void> {
@@ -128,11 +126,11 @@ class FaceCropNet {
 /** face-api's `faceLandmark68Net`: 68 points per face crop, in that crop's pixels. */
 export class LandmarkNet extends FaceCropNet {
   static async load(opts: FaceNetOptions = {}): Promise<LandmarkNet> {
-    return new LandmarkNet(await FaceCropNet.build('face_landmark_68_model', landmarkNet, opts));
+    return new LandmarkNet(await createSession(await landmarkGraph(), opts));
   }
 
   async landmarks(crops: RgbImage[]): Promise<{ x: number; y: number }[][]> {
-    return (await this.rows(crops)).map((r, i) => landmarksInCrop(r, crops[i]!.width, crops[i]!.height));
+    return cropLandmarks(await this.run(crops), crops);
   }
 }
 
@@ -147,62 +145,4 @@ export class ExpressionNet extends FaceCropNet {
   expressions(crops: RgbImage[]): Promise<Float32Array[]> {
     return this.rows(crops);
   }
-}
-
-/**
- * An image made square with zeros and resized to `size`×`size` as face-api's NetInput.toBatchTensor
- * does (ops/padToSquare.ts, then tf.image.resizeBilinear without align corners or half-pixel
- * centres: source = output · (in / out)), float32 0..255. The padded square is never built: pixels
- * outside the image read as 0.
- */
-export function toSquare(img: RgbImage, o: Pick<SquareInput, 'size' | 'centred'>): Float32Array {
-  const { width: w, height: h, data } = img;
-  if (w < 1 || h < 1) throw new Error(`a face network's input must have pixels, got ${w}×${h}`);
-  if (data.length !== w * h * 3) throw new Error(`a ${w}×${h} RGB image has ${w * h * 3} bytes, got ${data.length}`);
-  const side = Math.max(w, h);
-  // padToSquare: Math.round(diff / 2) zeros after the image, the rest before it.
-  const before = (diff: number) => (o.centred ? diff - Math.round(diff * 0.5) : 0);
-  const xs = axisSamples(o.size, side, before(side - w), w, 3);
-  const ys = axisSamples(o.size, side, before(side - h), h, 3 * w);
-  const out = new Float32Array(o.size * o.size * 3);
-  let k = 0;
-  for (const y of ys)
-    for (const x of xs) {
-      // Byte offsets of the four red values, −1 in the padding (zeros).
-      const tl = y.lo < 0 || x.lo < 0 ? -1 : y.lo + x.lo;
-      const tr = y.lo < 0 || x.hi < 0 ? -1 : y.lo + x.hi;
-      const bl = y.hi < 0 || x.lo < 0 ? -1 : y.hi + x.lo;
-      const br = y.hi < 0 || x.hi < 0 ? -1 : y.hi + x.hi;
-      for (let c = 0; c < 3; c++, k++) {
-        const a = tl < 0 ? 0 : data[tl + c]!;
-        const b = tr < 0 ? 0 : data[tr + c]!;
-        const d = bl < 0 ? 0 : data[bl + c]!;
-        const e = br < 0 ? 0 : data[br + c]!;
-        const top = a + (b - a) * x.t;
-        const bottom = d + (e - d) * x.t;
-        out[k] = top + (bottom - top) * y.t;
-      }
-    }
-  return out;
-}
-
-/**
- * TensorFlow's legacy bilinear sampling along one axis of the padded square (`side` cells, the image's
- * `n` starting at `offset`): for each output cell the two source cells as offsets into the pixel
- * data (`stride` per cell; −1 in the padding) and the weight of the second.
- */
-function axisSamples(
-  size: number,
-  side: number,
-  offset: number,
-  n: number,
-  stride: number,
-): { lo: number; hi: number; t: number }[] {
-  const scale = side / size;
-  const at = (i: number) => (i - offset >= 0 && i - offset < n ? (i - offset) * stride : -1);
-  return Array.from({ length: size }, (_, i) => {
-    const src = i * scale;
-    const lo = Math.floor(src);
-    return { lo: at(lo), hi: at(Math.min(lo + 1, side - 1)), t: src - lo };
-  });
 }

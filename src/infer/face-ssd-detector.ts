@@ -5,7 +5,8 @@
  * free, resizes it to 512 × 512 and normalises it: one graph for every photo size (as fast as one
  * built for 640 × 640, and the same outputs to the bit). Resizing in the graph rather than in
  * TypeScript: 48 vs 53 ms per 640×480 frame (both cores).
- * Boxes are decoded and suppressed here (ONNX Runtime's WebGPU provider has no NonMaxSuppression).
+ * Boxes are decoded and suppressed in TypeScript (ONNX Runtime's WebGPU provider has no
+ * NonMaxSuppression), by model/face-ssd.ts, which the web page runs on the same graph (`ssdGraph`).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -14,15 +15,12 @@ import { exportNetwork } from '../engine/onnx-export.js';
 import { createSession, ort } from '../engine/ort-session.js';
 import { decodeBoxes, ssdFaces, ssdInput, ssdMobilenetV1, ssdParams, SSD_ANCHORS, type SsdFace } from '../model/face-ssd.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
+import type { RgbImage } from './face-pre.js';
 
 export type { SsdFace } from '../model/face-ssd.js';
 
 /** H × W × 3 RGB bytes. */
-export interface SsdFrame {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+export type SsdFrame = RgbImage;
 
 export interface SsdLoadOptions {
   device?: DeviceChoice;
@@ -37,6 +35,16 @@ export function faceApiSsdManifest(): string {
   return path.join(path.dirname(main), '..', 'model', 'ssd_mobilenetv1_model-weights_manifest.json');
 }
 
+/**
+ * The SSD as an ONNX graph (input `images`: the padded square, any side; outputs `encodings` and
+ * `scores`) and the anchors its encodings are decoded against; the web page gets both too.
+ */
+export async function ssdGraph(manifest = faceApiSsdManifest()): Promise<{ graph: Uint8Array; anchors: Float32Array }> {
+  const { params, anchors } = ssdParams(await readTfjsManifest(manifest));
+  const graph = exportNetwork('face_ssd', params, [-1, -1, -1, 3], (ops, images) => ssdMobilenetV1(ops, images));
+  return { graph, anchors };
+}
+
 export class SsdDetector {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -44,8 +52,7 @@ export class SsdDetector {
   ) {}
 
   static async load(opts: SsdLoadOptions = {}): Promise<SsdDetector> {
-    const { params, anchors } = ssdParams(await readTfjsManifest(opts.manifest ?? faceApiSsdManifest()));
-    const graph = exportNetwork('face_ssd', params, [-1, -1, -1, 3], (ops, images) => ssdMobilenetV1(ops, images));
+    const { graph, anchors } = await ssdGraph(opts.manifest);
     return new SsdDetector(await createSession(graph, { device: opts.device, threads: opts.threads }), anchors);
   }
 
