@@ -164,9 +164,18 @@ describe.skipIf(!existsSync(CHROMIUM))('web page faces', () => {
       expect(await page.locator('.face').count()).toBe(serverFaces);
       for (const label of await page.locator('.face .label').allTextContents()) expect(cfg.head.classes).toContain(label);
       await page.screenshot({ path: path.join(ARTIFACTS, 'page-browser-faces.png'), fullPage: true });
+      // Information only: the page's time for the faces and their labels, first with the face graphs'
+      // download and set-up, then again on the same picture.
+      const first = await page.textContent('#status');
+      await page.check('input[name=engine][value=server]');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('server'));
+      await page.check('input[name=engine][value=browser]');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('browser'));
+      expect(await page.locator('.face').count()).toBe(serverFaces);
+      console.log(`faces of sample1.jpg in the browser: ${first}; again: ${await page.textContent('#status')}`);
       expect(errors).toEqual([]);
-      expect(offsite).toEqual([]); // face-api's models come from the convcut server too
-      expect(failed).toEqual([]); // nothing refused by the page's Content-Security-Policy (tfjs, face-api, workers)
+      expect(offsite).toEqual([]); // the face graphs come from the convcut server too
+      expect(failed).toEqual([]); // nothing refused by the page's Content-Security-Policy (onnxruntime-web, workers)
     } finally {
       await browser.close();
       await app.close();

@@ -18,6 +18,7 @@ import { decodeImage, type DecodedImage } from '../data/image.js';
 import type { ConvCutModel } from '../infer/convcut-model.js';
 import { processorFor } from '../infer/processor.js';
 import { Batcher, QueueFullError } from './batcher.js';
+import { registerFaceGraphs } from './face-graphs-route.js';
 import { booleanParam, HttpError } from './http-error.js';
 import { Limiter } from './limiter.js';
 import { registerSecurity } from './security.js';
@@ -277,6 +278,7 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
   });
 
   registerVideoRoute(app, model, { maxPixels, ...o.video });
+  registerFaceGraphs(app);
 
   // face-api's detector and landmark models, for the page's in-browser face finding (they ship in its npm package).
   await app.register(fastifyStatic, { root: FACE_API_MODELS, prefix: '/models/face-api/', decorateReply: false });

@@ -1,58 +1,128 @@
 /**
- * Faces in the browser, as the server finds them: face-api's SSD detector with landmarks, each
- * detection confirmed by its Tiny Face Detector, then aligned like RAF-DB (the same code as Node:
- * src/infer/face-align.ts). face-api and its models load only when faces are first asked for; the
- * models come from the convcut server (/models/face-api/), never from a CDN.
+ * Faces in the browser, as the server finds them (src/infer/faces.ts), on the same ONNX graphs run
+ * by onnxruntime-web: face-api's SSD detector with its 68 landmarks, each detection confirmed by
+ * its Tiny Face Detector, then aligned like RAF-DB. Everything but the networks is the server's own
+ * code (face-pre.ts, face-post.ts, model/face-ssd.ts' decoding and NMS, face-align.ts). The graphs
+ * come from the convcut server (/v1/faces/, face-graphs-route.ts) when faces are first asked for.
  */
-import type { DecodedImage } from '../../src/data/image.js';
-import { alignFaces, CONFIRM, confirmed, type DetectedFace } from '../../src/infer/face-align.js';
+import { ort } from './main.js';
+import { DEFAULTS } from '../../src/defaults.js';
+import { alignFaces, CONFIRM, confirmed, type DetectedFace, type LandmarkedFace } from '../../src/infer/face-align.js';
+import { cropLandmarks, tinyFaces } from '../../src/infer/face-post.js';
+import { cropBatch, landmarkCrops, toSquare, type RgbImage } from '../../src/infer/face-pre.js';
+import { FEATURE_INPUT } from '../../src/model/face-features.js';
+import { decodeBoxes, ssdFaces, ssdInput } from '../../src/model/face-ssd.js';
+import { TINY_INPUT } from '../../src/model/face-tiny.js';
 
-type FaceApi = typeof import('@vladmandic/face-api');
-let loading: Promise<FaceApi> | undefined;
+/** fetch() for the API (the page's, which adds the API key). */
+export type ApiFetch = (url: string) => Promise<Response>;
 
-function faceApi(): Promise<FaceApi> {
-  loading ??= (async () => {
-    const f = await import('@vladmandic/face-api');
-    // Its typings leave out tfjs' backend API, which the bundle has.
-    const tf = f.tf as unknown as { setBackend(name: string): Promise<boolean>; ready(): Promise<void> };
-    // WebGL when the browser has it; otherwise the CPU backend (tfjs' wasm would fetch its binary from a CDN).
-    if (!(await tf.setBackend('webgl').catch(() => false))) await tf.setBackend('cpu');
-    await tf.ready();
-    const uri = '/models/face-api';
-    await Promise.all([
-      f.nets.ssdMobilenetv1.loadFromUri(uri),
-      f.nets.tinyFaceDetector.loadFromUri(uri),
-      f.nets.faceLandmark68Net.loadFromUri(uri),
-    ]);
-    return f;
+interface FaceNets {
+  ssd: ort.InferenceSession;
+  anchors: Float32Array;
+  tiny: ort.InferenceSession;
+  landmarks: ort.InferenceSession;
+}
+let nets: Promise<FaceNets> | undefined;
+
+/**
+ * The three networks, loaded once, on the provider the page's model got (`body[data-provider]`):
+ * WebGPU, with wasm for what it lacks, or wasm alone.
+ */
+function faceNets(api: ApiFetch): Promise<FaceNets> {
+  nets ??= (async () => {
+    const get = async (name: string) => {
+      const r = await api(`/v1/faces/${name}`);
+      if (!r.ok) throw new Error(`face networks: /v1/faces/${name} answered HTTP ${r.status}`);
+      return new Uint8Array(await r.arrayBuffer());
+    };
+    const executionProviders = document.body.dataset.provider === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
+    const [ssd, anchors, tiny, landmarks] = await Promise.all(
+      ['ssd.onnx', 'ssd-anchors.f32', 'tiny.onnx', 'landmarks.onnx'].map(get),
+    );
+    const session = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders });
+    return {
+      ssd: await session(ssd!),
+      // Little-endian float32, as every browser's typed arrays are.
+      anchors: new Float32Array(anchors!.buffer, anchors!.byteOffset, anchors!.byteLength / 4),
+      tiny: await session(tiny!),
+      landmarks: await session(landmarks!),
+    };
   })();
-  return loading;
+  nets.catch(() => (nets = undefined)); // a failed load is tried again
+  return nets;
+}
+
+/** One output of a run, read back to the CPU. */
+async function output(out: ort.InferenceSession.OnnxValueMapType, name: string): Promise<Float32Array> {
+  return (await out[name]!.getData()) as Float32Array;
+}
+
+/** One image in, its outputs out. */
+function run(s: ort.InferenceSession, data: Float32Array, shape: number[]) {
+  return s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', data, shape) });
+}
+
+/** The picture's pixels as RGB bytes, as the canvas decodes them. */
+function rgbOf(src: CanvasImageSource, w: number, h: number): RgbImage {
+  const g = new OffscreenCanvas(w, h).getContext('2d')!;
+  g.drawImage(src, 0, 0, w, h);
+  const px = g.getImageData(0, 0, w, h).data;
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
+    data[i] = px[j]!;
+    data[i + 1] = px[j + 1]!;
+    data[i + 2] = px[j + 2]!;
+  }
+  return { data, width: w, height: h };
 }
 
 /** Every face in the picture, aligned into `size`×`size` crops, left to right. */
-export async function findFaces(src: CanvasImageSource, w: number, h: number, size: number): Promise<DetectedFace[]> {
-  const f = await faceApi();
-  const c = new OffscreenCanvas(w, h);
-  const g = c.getContext('2d')!;
-  g.drawImage(src, 0, 0, w, h);
-  const px = g.getImageData(0, 0, w, h).data;
-  const rgb = new Int32Array(w * h * 3);
-  for (let i = 0; i < w * h; i++) for (let k = 0; k < 3; k++) rgb[i * 3 + k] = px[i * 4 + k]!;
-  const photo: DecodedImage = { data: Float32Array.from(rgb), width: w, height: h };
-  const t = f.tf.tensor3d(rgb, [h, w, 3], 'int32');
-  try {
-    let found = await f
-      .detectAllFaces(t, new f.SsdMobilenetv1Options({ minConfidence: 0.5, maxResults: 50 }))
-      .withFaceLandmarks();
-    if (found.length) {
-      const second = await f.detectAllFaces(t, new f.TinyFaceDetectorOptions(CONFIRM));
-      found = confirmed(
-        found,
-        second.map((d) => d.box),
-      ) as typeof found;
-    }
-    return alignFaces(photo, found, size);
-  } finally {
-    t.dispose();
+export async function findFaces(
+  src: CanvasImageSource,
+  w: number,
+  h: number,
+  size: number,
+  api: ApiFetch = fetch,
+): Promise<DetectedFace[]> {
+  const n = await faceNets(api);
+  const frame = rgbOf(src, w, h);
+  const { side, pixels } = ssdInput(frame.data, w, h);
+  const ssd = await run(n.ssd, pixels, [1, side, side, 3]);
+  const boxes = decodeBoxes(await output(ssd, 'encodings'), n.anchors);
+  const detections = ssdFaces(boxes, await output(ssd, 'scores'), w, h, {
+    minConfidence: DEFAULTS.faceMinConfidence,
+    maxResults: DEFAULTS.maxFaces,
+  });
+  let found = await withLandmarks(n.landmarks, frame, detections);
+  if (found.length) {
+    const s = CONFIRM.inputSize;
+    const grid = await output(await run(n.tiny, toSquare(frame, { ...TINY_INPUT, size: s }), [1, s, s, 3]), 'grid');
+    found = confirmed(found, tinyFaces(grid, s / 32, frame, CONFIRM));
   }
+  return alignFaces(frame, found, size);
+}
+
+/** Each detection's 68 landmarks (all faces in one run), placed as face-api's `withFaceLandmarks()` places them. */
+async function withLandmarks(
+  net: ort.InferenceSession,
+  frame: RgbImage,
+  detections: { box: LandmarkedFace['detection']['box']; score: number }[],
+): Promise<LandmarkedFace[]> {
+  const { kept, crops } = landmarkCrops(
+    frame,
+    detections.map((d) => d.box),
+  );
+  if (!crops.length) return [];
+  const s = FEATURE_INPUT.size;
+  const points = cropLandmarks(await output(await run(net, cropBatch(crops), [crops.length, s, s, 3]), 'out'), crops);
+  return kept.map((d, i) => {
+    const { box, score } = detections[d]!;
+    // The points are shifted by the box's own corner, not the clipped crop's (extendWithFaceLandmarks).
+    const pts = points[i]!.map((p) => ({ x: p.x + box.x, y: p.y + box.y }));
+    return {
+      detection: { box, score },
+      landmarks: { getLeftEye: () => pts.slice(36, 42), getRightEye: () => pts.slice(42, 48) },
+    };
+  });
 }

@@ -133,7 +133,7 @@ async function predictInBrowser(src: CanvasImageSource, w: number, h: number): P
   if ($<HTMLInputElement>('faces').checked) {
     // Faces found here, in the browser, the way the server finds them; one prediction per face.
     const { findFaces } = await import('./faces.js');
-    const faces = await findFaces(src, w, h, n);
+    const faces = await findFaces(src, w, h, n, api);
     if (!faces.length) return [];
     const batch = new Float32Array(faces.length * n * n * 3);
     faces.forEach((f, i) => batch.set(f.aligned.data, i * n * n * 3));
