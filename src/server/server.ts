@@ -7,7 +7,6 @@
  * headers: security.ts. Answers name the model by its public name, never by a path of this machine.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyMultipart from '@fastify/multipart';
@@ -66,12 +65,6 @@ export const DEFAULT_WEB_DIR = path.join(here, '..', '..', 'web', 'dist');
 function sendError(reply: FastifyReply, status: number, code: string, message: string) {
   return reply.code(status).type('application/json').send({ error: { code, message } });
 }
-
-const FACE_API_MODELS = path.join(
-  path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/dist/face-api.node-wasm.js')),
-  '..',
-  'model',
-);
 
 export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = o.bodyLimit ?? DEFAULTS.server.bodyLimit;
@@ -279,9 +272,6 @@ export async function buildServer(model: ConvCutModel, o: ServerOptions = {}): P
 
   registerVideoRoute(app, model, { maxPixels, ...o.video });
   registerFaceGraphs(app);
-
-  // face-api's detector and landmark models, for the page's in-browser face finding (they ship in its npm package).
-  await app.register(fastifyStatic, { root: FACE_API_MODELS, prefix: '/models/face-api/', decorateReply: false });
 
   const webDir = o.webDir ?? DEFAULT_WEB_DIR;
   if (existsSync(path.join(webDir, 'index.html'))) {
