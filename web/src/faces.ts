@@ -40,7 +40,9 @@ function faceNets(api: ApiFetch): Promise<FaceNets> {
     const [ssd, anchors, tiny, landmarks] = await Promise.all(
       ['ssd.onnx', 'ssd-anchors.f32', 'tiny.onnx', 'landmarks.onnx'].map(get),
     );
-    const session = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders });
+    // Not ORT's warning that shape arithmetic runs on the CPU (wasm) provider under WebGPU: it does that on
+    // purpose, and the warning reaches the console as an error.
+    const session = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders, logSeverityLevel: 3 });
     return {
       ssd: await session(ssd!),
       // Little-endian float32, as every browser's typed arrays are.
