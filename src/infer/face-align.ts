@@ -30,8 +30,12 @@ export interface LandmarkedFace {
   landmarks: { getLeftEye(): { x: number; y: number }[]; getRightEye(): { x: number; y: number }[] };
 }
 
-/** The Tiny Face Detector's settings and the overlap that counts as agreement (measured on real photos: BENCHMARKS.md). */
-export const CONFIRM = { inputSize: 416, scoreThreshold: 0.2, minIou: 0.3 };
+/**
+ * The Tiny Face Detector's settings and the overlap that counts as agreement (measured on real photos:
+ * BENCHMARKS.md). At 416 it misses faces that fill much of the picture (portraits, face crops); run
+ * again at `largeInputSize` it finds those, with no false face more (bench/face-quality.ts).
+ */
+export const CONFIRM = { inputSize: 416, largeInputSize: 224, scoreThreshold: 0.2, minIou: 0.3 };
 
 /** Intersection over union of two boxes. */
 export function iou(a: Box, b: Box): number {

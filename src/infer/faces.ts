@@ -9,28 +9,29 @@
  * aligned faces are made (face-align.ts).
  */
 import sharp from 'sharp';
-import { alignFaces, CONFIRM, confirmed, iou, type Box, type DetectedFace, type LandmarkedFace } from './face-align.js';
+import { alignFaces, type Box, type DetectedFace } from './face-align.js';
 import { LandmarkNet, TinyDetector } from './face-nets.js';
+import { eyesOf, findFaces as findWith, type FaceRunners, type FoundFace, type Point } from './face-pipeline.js';
+import { cropRgb } from './face-pre.js';
 import { SsdDetector } from './face-ssd-detector.js';
 import { DEFAULTS } from '../defaults.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
-interface FaceNets {
-  ssd: SsdDetector;
-  tiny: TinyDetector;
-  landmarks: LandmarkNet;
-}
-let nets: Promise<FaceNets> | undefined;
+let runners: Promise<FaceRunners> | undefined;
 
-/** The three networks, built and loaded once per process. */
-function faceNets(): Promise<FaceNets> {
-  nets ??= (async () => {
+/** The three networks on onnxruntime-node, built and loaded once per process. */
+function faceRunners(): Promise<FaceRunners> {
+  runners ??= (async () => {
     const [ssd, tiny, landmarks] = await Promise.all([SsdDetector.load(), TinyDetector.load(), LandmarkNet.load()]);
-    return { ssd, tiny, landmarks };
+    return {
+      ssd: (frame, o) => ssd.detect(frame, o),
+      tiny: (frame, o) => tiny.detect(frame, o),
+      landmarks: (crops) => landmarks.landmarks(crops),
+    };
   })();
-  nets.catch(() => (nets = undefined)); // a failed load is tried again
-  return nets;
+  runners.catch(() => (runners = undefined)); // a failed load is tried again
+  return runners;
 }
 
 /** A photo's pixels as they come from a decoder: H × W × 3, RGB, 0..255, one byte each. */
@@ -56,6 +57,8 @@ export interface DetectOptions {
   maxFaces?: number;
   /** false: keep SSD's detections without the second detector's agreement (more false faces: animals). */
   confirm?: boolean;
+  /** false: no second look, with a border round the picture, when none is found. */
+  retryWithBorder?: boolean;
   /**
    * Faces already confirmed (video: the tracked faces of the frame before). A detection overlapping
    * one by IoU ≥ 0.5 needs no second confirmation, and when every detection does, the second
@@ -96,7 +99,7 @@ export async function detectWithLandmarks(frame: RgbFrame, size: number, opts: D
  * jumps by more than `REFIT.maxScale` in one step; the next detection finds it if it is still there.
  */
 export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: number, margin = 0): Promise<FrameFace[]> {
-  const { landmarks } = await faceNets();
+  const { landmarks } = await faceRunners();
   const kept: { prev: FrameFace; x0: number; y0: number; crop: RgbFrame }[] = [];
   for (const prev of previous) {
     const b = prev.box;
@@ -107,7 +110,7 @@ export async function refitFaces(frame: RgbFrame, previous: FrameFace[], size: n
     if (x1 - x0 < 8 || y1 - y0 < 8 || insideShare(b, frame) < REFIT.minInside) continue;
     kept.push({ prev, x0, y0, crop: cropRgb(frame, x0, y0, x1 - x0, y1 - y0) });
   }
-  const points = await landmarks.landmarks(kept.map((k) => k.crop)); // every face in one run
+  const points = kept.length ? await landmarks(kept.map((k) => k.crop)) : []; // every face in one run
   const out: FrameFace[] = [];
   kept.forEach(({ prev, x0, y0 }, i) => {
     const b = prev.box;
@@ -134,58 +137,11 @@ function insideShare(b: Box, frame: RgbFrame): number {
   return (Math.max(0, w) * Math.max(0, h)) / (b.width * b.height);
 }
 
-/** A rectangle of a frame, copied row by row (no copy of the whole frame). */
-function cropRgb(frame: RgbFrame, x0: number, y0: number, w: number, h: number): RgbFrame {
-  const out = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    const from = ((y0 + y) * frame.width + x0) * 3;
-    out.set(frame.data.subarray(from, from + w * 3), y * w * 3);
-  }
-  return { data: out, width: w, height: h };
-}
-
-interface Point {
-  x: number;
-  y: number;
-}
-type FoundFace = LandmarkedFace & { positions: Point[] };
-
 async function findFaces(frame: RgbFrame, opts: DetectOptions): Promise<FoundFace[]> {
-  const { ssd, tiny } = await faceNets();
-  const detections = await ssd.detect(frame, {
+  return findWith(await faceRunners(), frame, {
+    ...opts,
     minConfidence: opts.minConfidence ?? DEFAULTS.faceMinConfidence,
-    maxResults: opts.maxFaces ?? DEFAULTS.maxFaces,
-  });
-  let found = await withLandmarks(frame, detections);
-  const isTrusted = (f: LandmarkedFace) => (opts.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);
-  if (opts.confirm !== false && found.some((f) => !isTrusted(f))) {
-    const second = await tiny.detect(frame, CONFIRM);
-    const ok = new Set(confirmed(found, second));
-    found = found.filter((f) => ok.has(f) || isTrusted(f));
-  }
-  return found;
-}
-
-/**
- * Each detection's 68 landmarks, as face-api's `withFaceLandmarks()` places them: the net sees the
- * box clipped to the image and floored (extractFaceTensors), and its points are shifted by the
- * box's own corner (extendWithFaceLandmarks).
- */
-async function withLandmarks(frame: RgbFrame, detections: { box: Box; score: number }[]): Promise<FoundFace[]> {
-  const { landmarks } = await faceNets();
-  const clipped = detections.map(({ box: b }) => {
-    const x = Math.max(b.x, 0);
-    const y = Math.max(b.y, 0);
-    const w = Math.min(b.x + b.width - x, frame.width - x);
-    const h = Math.min(b.y + b.height - y, frame.height - y);
-    return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
-  });
-  const usable = detections.filter((_, i) => clipped[i]!.width > 0 && clipped[i]!.height > 0);
-  const crops = clipped.filter((c) => c.width > 0 && c.height > 0).map((c) => cropRgb(frame, c.x, c.y, c.width, c.height));
-  const points = await landmarks.landmarks(crops);
-  return usable.map((d, i) => {
-    const positions = points[i]!.map((p) => ({ x: p.x + d.box.x, y: p.y + d.box.y }));
-    return { detection: { box: d.box, score: d.score }, landmarks: eyesOf(positions), positions };
+    maxFaces: opts.maxFaces ?? DEFAULTS.maxFaces,
   });
 }
 
@@ -193,12 +149,6 @@ function withPoints(frame: RgbFrame, f: FoundFace, size: number): FrameFace {
   const [aligned] = alignFaces(frame, [f], size);
   return { ...aligned!, points: f.positions.map((p) => ({ x: p.x, y: p.y })) };
 }
-
-/** 68-point layout: points 36–41 are the left eye (in the picture), 42–47 the right. */
-const eyesOf = (pts: Point[]): LandmarkedFace['landmarks'] => ({
-  getLeftEye: () => pts.slice(36, 42),
-  getRightEye: () => pts.slice(42, 48),
-});
 
 /** `box` moved and scaled the way the landmarks moved from `before` to `after` (centre and spread). */
 function carryBox(before: Point[], after: Point[], box: Box): Box {

@@ -1,15 +1,16 @@
 /**
- * Faces in the browser, as the server finds them (src/infer/faces.ts), on the same ONNX graphs run
- * by onnxruntime-web: face-api's SSD detector with its 68 landmarks, each detection confirmed by
- * its Tiny Face Detector, then aligned like RAF-DB. Everything but the networks is the server's own
- * code (face-pre.ts, face-post.ts, model/face-ssd.ts' decoding and NMS, face-align.ts). The graphs
- * come from the convcut server (/v1/faces/, face-graphs-route.ts) when faces are first asked for.
+ * Faces in the browser, found by the server's own pipeline (src/infer/face-pipeline.ts) on the same
+ * ONNX graphs, run by onnxruntime-web: face-api's SSD detector with its 68 landmarks, each detection
+ * confirmed by its Tiny Face Detector, then aligned like RAF-DB. This file brings only the sessions;
+ * the graphs come from the convcut server (/v1/faces/, face-graphs-route.ts) when faces are first
+ * asked for.
  */
 import { ort } from './main.js';
 import { DEFAULTS } from '../../src/defaults.js';
-import { alignFaces, CONFIRM, confirmed, type DetectedFace, type LandmarkedFace } from '../../src/infer/face-align.js';
+import { alignFaces, CONFIRM, type DetectedFace } from '../../src/infer/face-align.js';
+import { findFaces as findWith, type FaceRunners } from '../../src/infer/face-pipeline.js';
 import { cropLandmarks, tinyFaces } from '../../src/infer/face-post.js';
-import { cropBatch, landmarkCrops, toSquare, type RgbImage } from '../../src/infer/face-pre.js';
+import { cropBatch, toSquare, type RgbImage } from '../../src/infer/face-pre.js';
 import { FEATURE_INPUT } from '../../src/model/face-features.js';
 import { decodeBoxes, ssdFaces, ssdInput } from '../../src/model/face-ssd.js';
 import { TINY_INPUT } from '../../src/model/face-tiny.js';
@@ -20,7 +21,8 @@ export type ApiFetch = (url: string) => Promise<Response>;
 interface FaceNets {
   ssd: ort.InferenceSession;
   anchors: Float32Array;
-  tiny: ort.InferenceSession;
+  /** The Tiny Face Detector by input size (CONFIRM's two). */
+  tiny: Map<number, ort.InferenceSession>;
   landmarks: ort.InferenceSession;
 }
 let nets: Promise<FaceNets> | undefined;
@@ -37,8 +39,9 @@ function faceNets(api: ApiFetch): Promise<FaceNets> {
       return new Uint8Array(await r.arrayBuffer());
     };
     const executionProviders = document.body.dataset.provider === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
-    const [ssd, anchors, tiny, landmarks] = await Promise.all(
-      ['ssd.onnx', 'ssd-anchors.f32', 'tiny.onnx', 'landmarks.onnx'].map(get),
+    const sizes = [CONFIRM.inputSize, CONFIRM.largeInputSize];
+    const [ssd, anchors, landmarks, ...tiny] = await Promise.all(
+      ['ssd.onnx', 'ssd-anchors.f32', 'landmarks.onnx', ...sizes.map((s) => `tiny-${s}.onnx`)].map(get),
     );
     // Not ORT's warning that shape arithmetic runs on the CPU (wasm) provider under WebGPU: it does that on
     // purpose, and the warning reaches the console as an error.
@@ -47,7 +50,7 @@ function faceNets(api: ApiFetch): Promise<FaceNets> {
       ssd: await session(ssd!),
       // Little-endian float32, as every browser's typed arrays are.
       anchors: new Float32Array(anchors!.buffer, anchors!.byteOffset, anchors!.byteLength / 4),
-      tiny: await session(tiny!),
+      tiny: new Map(await Promise.all(sizes.map(async (s, i) => [s, await session(tiny[i]!)] as const))),
       landmarks: await session(landmarks!),
     };
   })();
@@ -79,6 +82,27 @@ function rgbOf(src: CanvasImageSource, w: number, h: number): RgbImage {
   return { data, width: w, height: h };
 }
 
+/** The pipeline's networks on this page's sessions. */
+function runners(n: FaceNets): FaceRunners {
+  return {
+    async ssd(frame, o) {
+      const { side, pixels } = ssdInput(frame.data, frame.width, frame.height);
+      const out = await run(n.ssd, pixels, [1, side, side, 3]);
+      const boxes = decodeBoxes(await output(out, 'encodings'), n.anchors);
+      return ssdFaces(boxes, await output(out, 'scores'), frame.width, frame.height, o);
+    },
+    async tiny(frame, o) {
+      const s = o.inputSize;
+      const grid = await output(await run(n.tiny.get(s)!, toSquare(frame, { ...TINY_INPUT, size: s }), [1, s, s, 3]), 'grid');
+      return tinyFaces(grid, s / 32, frame, o);
+    },
+    async landmarks(crops) {
+      const s = FEATURE_INPUT.size;
+      return cropLandmarks(await output(await run(n.landmarks, cropBatch(crops), [crops.length, s, s, 3]), 'out'), crops);
+    },
+  };
+}
+
 /** Every face in the picture, aligned into `size`×`size` crops, left to right. */
 export async function findFaces(
   src: CanvasImageSource,
@@ -87,44 +111,15 @@ export async function findFaces(
   size: number,
   api: ApiFetch = fetch,
 ): Promise<DetectedFace[]> {
-  const n = await faceNets(api);
   const frame = rgbOf(src, w, h);
-  const { side, pixels } = ssdInput(frame.data, w, h);
-  const ssd = await run(n.ssd, pixels, [1, side, side, 3]);
-  const boxes = decodeBoxes(await output(ssd, 'encodings'), n.anchors);
-  const detections = ssdFaces(boxes, await output(ssd, 'scores'), w, h, {
+  const found = await findWith(runners(await faceNets(api)), frame, {
     minConfidence: DEFAULTS.faceMinConfidence,
-    maxResults: DEFAULTS.maxFaces,
+    maxFaces: DEFAULTS.maxFaces,
   });
-  let found = await withLandmarks(n.landmarks, frame, detections);
-  if (found.length) {
-    const s = CONFIRM.inputSize;
-    const grid = await output(await run(n.tiny, toSquare(frame, { ...TINY_INPUT, size: s }), [1, s, s, 3]), 'grid');
-    found = confirmed(found, tinyFaces(grid, s / 32, frame, CONFIRM));
-  }
   return alignFaces(frame, found, size);
 }
 
-/** Each detection's 68 landmarks (all faces in one run), placed as face-api's `withFaceLandmarks()` places them. */
-async function withLandmarks(
-  net: ort.InferenceSession,
-  frame: RgbImage,
-  detections: { box: LandmarkedFace['detection']['box']; score: number }[],
-): Promise<LandmarkedFace[]> {
-  const { kept, crops } = landmarkCrops(
-    frame,
-    detections.map((d) => d.box),
-  );
-  if (!crops.length) return [];
-  const s = FEATURE_INPUT.size;
-  const points = cropLandmarks(await output(await run(net, cropBatch(crops), [crops.length, s, s, 3]), 'out'), crops);
-  return kept.map((d, i) => {
-    const { box, score } = detections[d]!;
-    // The points are shifted by the box's own corner, not the clipped crop's (extendWithFaceLandmarks).
-    const pts = points[i]!.map((p) => ({ x: p.x + box.x, y: p.y + box.y }));
-    return {
-      detection: { box, score },
-      landmarks: { getLeftEye: () => pts.slice(36, 42), getRightEye: () => pts.slice(42, 48) },
-    };
-  });
+/** Starts fetching and loading the networks (when faces are first wanted), so the first photo waits less. */
+export function preloadFaces(api: ApiFetch): void {
+  void faceNets(api).catch(() => {}); // a failure is reported by the findFaces that needs them
 }

@@ -296,6 +296,10 @@ drop.addEventListener('drop', (e) => {
   const f = e.dataTransfer?.files[0];
   if (f) void openFile(f);
 });
+// The face networks load when faces are first wanted, not when the first photo arrives.
+$<HTMLInputElement>('faces').addEventListener('change', (e) => {
+  if ((e.target as HTMLInputElement).checked) void import('./faces.js').then((m) => m.preloadFaces(api));
+});
 for (const r of document.querySelectorAll('input[name=engine]'))
   r.addEventListener('change', () => current instanceof ImageBitmap && void analyse(current));
 
