@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
-import { tf, tfThreads } from '../src/engine/tfjs-backend.js';
+import { tf, tfThreads } from '../test/reference/tfjs-backend.js';
 import { defaultOrtThreads } from '../src/engine/ort-session.js';
 import { SsdDetector } from '../src/infer/face-ssd-detector.js';
 import { decodePhoto, detectInFrame, type RgbFrame } from '../src/infer/faces.js';

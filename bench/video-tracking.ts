@@ -27,7 +27,7 @@ import { predictVideo } from '../src/infer/video/predict-video.js';
 import { argmax } from '../src/infer/video/summary.js';
 import { faceApiExpressions } from '../test/reference/face-api-tfjs.js';
 import { iou, type Box } from '../src/infer/face-align.js';
-import { tf } from '../src/engine/tfjs-backend.js';
+import { tf } from '../test/reference/tfjs-backend.js';
 import type { DecodedImage } from '../src/data/image.js';
 
 const seconds = numberArg('--seconds', 10);

@@ -62,7 +62,7 @@ async function convcutRun(precision: 'fp32' | 'int8', spinning: boolean, clip: s
 }
 
 async function faceApiRun(clip: string): Promise<Result> {
-  const { initTf, tf } = await import('../src/engine/tfjs-backend.js');
+  const { initTf, tf } = await import('../test/reference/tfjs-backend.js');
   const { faceApiExpressions } = await import('../test/reference/face-api-tfjs.js');
   const { readFrames } = await import('../src/infer/video/ffmpeg.js');
   await initTf('wasm');

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initTf, tf } from '../src/engine/tfjs-backend.js';
+import { initTf, tf } from './reference/tfjs-backend.js';
 import { iou, type Box } from '../src/infer/face-align.js';
 import { ExpressionNet, faceApiModelDir, LandmarkNet, TinyDetector, toSquare, type RgbImage } from '../src/infer/face-nets.js';
 import { decodePhoto } from '../src/infer/faces.js';

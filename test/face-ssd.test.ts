@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeOps } from '../src/engine/shape-ops.js';
-import { initTf, tf } from '../src/engine/tfjs-backend.js';
+import { initTf, tf } from './reference/tfjs-backend.js';
 import { faceApiSsdManifest, SsdDetector, type SsdFace, type SsdFrame } from '../src/infer/face-ssd-detector.js';
 import { decodePhoto } from '../src/infer/faces.js';
 import { ssdMobilenetV1, ssdParams, SSD_ANCHORS } from '../src/model/face-ssd.js';

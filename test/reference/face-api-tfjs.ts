@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { initTf, tf } from '../../src/engine/tfjs-backend.js';
+import { initTf, tf } from './tfjs-backend.js';
 import { CONFIRM, iou, type Box } from '../../src/infer/face-align.js';
 
 interface Point {

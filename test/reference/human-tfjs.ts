@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { initTf, tf } from '../../src/engine/tfjs-backend.js';
+import { initTf, tf } from './tfjs-backend.js';
 
 /** Crops (RGB 0..255, one size) → Human's probabilities, in its own class order. */
 export type HumanReference = (crops: { data: Uint8Array; width: number; height: number }) => Promise<Float32Array>;

@@ -1,8 +1,8 @@
 /**
- * TensorFlow.js set-up for Node, for face-api's face detection (the only part of convcut still on
- * tfjs; training and inference run on ONNX Runtime): the `wasm` backend (SIMD, and one XNNPACK
- * thread per core through `wasm-threads.ts`, 1.33× faster detection: BENCHMARKS.md) by default,
- * `cpu` as a fallback.
+ * TensorFlow.js set-up for Node, for the references convcut is tested and benchmarked against
+ * (face-api's and Human's own code): convcut itself runs everything on ONNX Runtime. The `wasm`
+ * backend (SIMD, and one XNNPACK thread per core through `wasm-threads.ts`, 1.33× faster detection:
+ * BENCHMARKS.md, so the baseline is face-api at its best) by default, `cpu` as a fallback.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';

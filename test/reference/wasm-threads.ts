@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { env } from '@tensorflow/tfjs';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { threadsFromEnv } from '../util/env.js';
+import { threadsFromEnv } from '../../src/util/env.js';
 
 const require = createRequire(import.meta.url);
 const WORKER_MODULE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
