@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { iou } from '../src/infer/face-align.js';
 import { writeSyntheticRafdb } from '../src/data/synthetic.js';
 import { paramSpecs } from '../src/engine/describe.js';
 import { probeAdapter } from '../src/engine/device.js';
@@ -157,6 +158,25 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const score = (rows: typeof cpu) =>
       rows.flatMap((x) => [...x.top].sort((a, b) => a.label.localeCompare(b.label)).map((t) => t.score));
     expect(relDiff(score(gpu), score(cpu))).toBeLessThan(1e-3);
+  });
+
+  it("finds the CPU's faces on WebGPU: SSD, landmarks and the Tiny confirmation (NMS stays in TypeScript)", async () => {
+    const { decodePhoto, detectWithLandmarks, useFaceDevice } = await import('../src/infer/faces.js');
+    const frame = await decodePhoto('/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg');
+    useFaceDevice('cpu');
+    const cpu = await detectWithLandmarks(frame, 112);
+    useFaceDevice('webgpu');
+    try {
+      const gpu = await detectWithLandmarks(frame, 112);
+      expect(cpu).toHaveLength(1);
+      expect(gpu).toHaveLength(1);
+      expect(iou(gpu[0]!.box, cpu[0]!.box)).toBeGreaterThan(0.99);
+      expect(Math.abs(gpu[0]!.box.score - cpu[0]!.box.score)).toBeLessThan(1e-3);
+      const px = Math.max(...cpu[0]!.points.map((p, i) => Math.hypot(p.x - gpu[0]!.points[i]!.x, p.y - gpu[0]!.points[i]!.y)));
+      expect(px).toBeLessThan(0.05);
+    } finally {
+      useFaceDevice('cpu');
+    }
   });
 
   it('fails with one line when there is no adapter, never falling back to the CPU', async () => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Precision } from '../engine/onnx-export.js';
 import type { FaceBox } from '../infer/faces.js';
 import type { DecodedImage } from '../data/image.js';
-import type { DeviceChoice } from '../engine/device.js';
+import type { Device, DeviceChoice } from '../engine/device.js';
 import { choice, fraction, nonNegativeNumber, positiveNumber, precisionArg, wholeNumber } from './arg-parsers.js';
 import { VIDEO_DEFAULTS } from '../infer/video/options.js';
 import { deviceOption } from './device-option.js';
@@ -108,6 +108,7 @@ export function registerPredict(program: Command): void {
         if (o.saveCrops && !o.faces) throw new Error('--save-crops needs --faces (it writes the faces found in photos)');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
+        if (o.faces) (await import('../infer/faces.js')).useFaceDevice(device as Device);
         const files = await expandInputs(inputs);
         const { isVideoFile } = await import('../infer/video/ffmpeg.js');
         const videos = files.some(isVideoFile);

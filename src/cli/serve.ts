@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { wholeNumber } from './arg-parsers.js';
 import { deviceOption } from './device-option.js';
-import type { DeviceChoice } from '../engine/device.js';
+import type { Device, DeviceChoice } from '../engine/device.js';
 import { DEFAULTS } from '../defaults.js';
 import { isLoopback, MIN_API_KEY_LENGTH } from '../server/security.js';
 
@@ -103,6 +103,7 @@ Examples:
         const { buildServer } = await import('../server/server.js');
         const { announceDevice } = await import('./device-option.js');
         const device = await announceDevice(o.device);
+        (await import('../infer/faces.js')).useFaceDevice(device as Device); // ?faces=true runs where the model runs
         // The one loader (files, hf:…, URLs; checkpoints and ONNX); the page gets its portable ONNX form.
         const model = await ConvCutModel.load(o.model, { device });
         const app = await buildServer(model, {

@@ -1,9 +1,10 @@
 /**
  * How pixels become the face networks' inputs, in plain arithmetic shared by Node (face-nets.ts,
  * face-ssd-detector.ts) and the web page (web/src/faces.ts): no ONNX Runtime and no Node module
- * here, so the page bundles it. The SSD's own padding is `ssdInput` (model/face-ssd.ts).
+ * here, so the page bundles it.
  */
 import { FEATURE_INPUT, type SquareInput } from '../model/face-features.js';
+import { SSD_SIZE } from '../model/face-ssd.js';
 
 /** H × W × 3 RGB bytes. */
 export interface RgbImage {
@@ -109,4 +110,13 @@ export function landmarkCrops(
     crops.push(cropRgb(frame, Math.floor(x), Math.floor(y), w, h));
   });
   return { kept, crops };
+}
+
+/**
+ * The SSD's input: the frame with zeros after it up to a square, resized to 512 × 512 by
+ * TensorFlow's legacy bilinear, as face-api's NetInput makes it (here, not in the graph:
+ * infer/face-ssd-detector.ts says why).
+ */
+export function ssdPixels(frame: RgbImage): Float32Array {
+  return toSquare(frame, { size: SSD_SIZE, centred: false });
 }

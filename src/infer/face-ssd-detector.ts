@@ -1,10 +1,8 @@
 /**
  * face-api's SSD MobileNetV1 face detector on ONNX Runtime: the network of model/face-ssd.ts with
  * face-api's own weights (shipped in its npm package), giving the faces face-api gives on
- * TensorFlow.js. The photo is padded to a square here (`ssdInput`); the graph, whose input side is
- * free, resizes it to 512 × 512 and normalises it: one graph for every photo size (as fast as one
- * built for 640 × 640, and the same outputs to the bit). Resizing in the graph rather than in
- * TypeScript: 48 vs 53 ms per 640×480 frame (both cores).
+ * TensorFlow.js. The photo is padded to a square and resized to 512 × 512 in TypeScript
+ * (`ssdPixels`, face-pre.ts; see ssdGraph for why not in the graph); the graph normalises it.
  * Boxes are decoded and suppressed in TypeScript (ONNX Runtime's WebGPU provider has no
  * NonMaxSuppression), by model/face-ssd.ts, which the web page runs on the same graph (`ssdGraph`).
  */
@@ -13,7 +11,8 @@ import path from 'node:path';
 import type { DeviceChoice } from '../engine/device.js';
 import { exportNetwork } from '../engine/onnx-export.js';
 import { createSession, ort } from '../engine/ort-session.js';
-import { decodeBoxes, ssdFaces, ssdInput, ssdMobilenetV1, ssdParams, SSD_ANCHORS, type SsdFace } from '../model/face-ssd.js';
+import { decodeBoxes, ssdFaces, ssdMobilenetV1, ssdParams, SSD_ANCHORS, SSD_SIZE, type SsdFace } from '../model/face-ssd.js';
+import { ssdPixels } from './face-pre.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
 import type { RgbImage } from './face-pre.js';
 
@@ -36,12 +35,15 @@ export function faceApiSsdManifest(): string {
 }
 
 /**
- * The SSD as an ONNX graph (input `images`: the padded square, any side; outputs `encodings` and
- * `scores`) and the anchors its encodings are decoded against; the web page gets both too.
+ * The SSD as an ONNX graph (input `images`: 512 × 512, the photo padded to a square and resized by
+ * `ssdPixels`; outputs `encodings` and `scores`) and the anchors its encodings are decoded against;
+ * the web page gets both too. The resize is not in the graph: ONNX Runtime's WebGPU provider
+ * resizes differently from its CPU one (scores off by up to 0.93 on Grace Hopper at 600 px), and
+ * in TypeScript the padded square is never built (a 1920-px photo would be 44 MB of it).
  */
 export async function ssdGraph(manifest = faceApiSsdManifest()): Promise<{ graph: Uint8Array; anchors: Float32Array }> {
   const { params, anchors } = ssdParams(await readTfjsManifest(manifest));
-  const graph = exportNetwork('face_ssd', params, [-1, -1, -1, 3], (ops, images) => ssdMobilenetV1(ops, images));
+  const graph = exportNetwork('face_ssd', params, [-1, SSD_SIZE, SSD_SIZE, 3], (ops, images) => ssdMobilenetV1(ops, images));
   return { graph, anchors };
 }
 
@@ -70,8 +72,7 @@ export class SsdDetector {
     const { data, width, height } = frame;
     if (!(width >= 1 && height >= 1) || data.length !== width * height * 3)
       throw new Error(`SSD face detection: expected ${width}×${height}×3 RGB bytes, got ${data.length}`);
-    const { side, pixels } = ssdInput(data, width, height);
-    const out = await this.session.run({ images: new ort.Tensor('float32', pixels, [1, side, side, 3]) });
+    const out = await this.session.run({ images: new ort.Tensor('float32', ssdPixels(frame), [1, SSD_SIZE, SSD_SIZE, 3]) });
     const scores = out.scores!.data as Float32Array;
     if (scores.length !== SSD_ANCHORS) throw new Error(`SSD face detection: ${scores.length} scores, expected ${SSD_ANCHORS}`);
     return { boxes: decodeBoxes(out.encodings!.data as Float32Array, this.anchors), scores };

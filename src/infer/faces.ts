@@ -15,15 +15,25 @@ import { eyesOf, findFaces as findWith, type FaceRunners, type FoundFace, type P
 import { cropRgb } from './face-pre.js';
 import { SsdDetector } from './face-ssd-detector.js';
 import { DEFAULTS } from '../defaults.js';
+import type { Device } from '../engine/device.js';
 
 export type { Box, DetectedFace, FaceBox } from './face-align.js';
 
 let runners: Promise<FaceRunners> | undefined;
+let device: Device | undefined;
+
+/** Where the face networks run (`--device` of predict and serve); the default is CONVCUT_DEVICE's, else the CPU. */
+export function useFaceDevice(d: Device): void {
+  if (d === device) return;
+  device = d;
+  runners = undefined; // loaded again, on that device, when next needed
+}
 
 /** The three networks on onnxruntime-node, built and loaded once per process. */
 function faceRunners(): Promise<FaceRunners> {
   runners ??= (async () => {
-    const [ssd, tiny, landmarks] = await Promise.all([SsdDetector.load(), TinyDetector.load(), LandmarkNet.load()]);
+    const o = { device };
+    const [ssd, tiny, landmarks] = await Promise.all([SsdDetector.load(o), TinyDetector.load(o), LandmarkNet.load(o)]);
     return {
       ssd: (frame, o) => ssd.detect(frame, o),
       tiny: (frame, o) => tiny.detect(frame, o),

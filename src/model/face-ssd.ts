@@ -58,9 +58,9 @@ const extraKernel = (stride: number) => (stride === 2 ? 3 : 1);
 const ANCHORS_PER_CELL = [3, 6, 6, 6, 6, 6];
 
 /**
- * The network on `images` (N, S, S, 3): the photo padded to a square (`ssdInput`), RGB 0..255, any
- * S (−1: given at run time). As face-api: resized to 512 × 512 by TensorFlow's legacy resizeBilinear (ONNX 'asymmetric'),
- * x / 127.5 − 1. Outputs the box encodings (N, 5118, 4), to decode with `decodeBoxes`, and the face
+ * The network on `images` (N, S, S, 3): the photo padded to a square, RGB 0..255. As face-api:
+ * resized to 512 × 512 by TensorFlow's legacy resizeBilinear (convcut does it before the graph:
+ * infer/face-pre.ts ssdPixels; for another S the graph resizes, ONNX 'asymmetric'), x / 127.5 − 1. Outputs the box encodings (N, 5118, 4), to decode with `decodeBoxes`, and the face
  * scores (N, 5118).
  */
 export function ssdMobilenetV1<T>(ops: Ops<T>, images: T): { encodings: T; scores: T } {
@@ -95,18 +95,6 @@ export function ssdMobilenetV1<T>(ops: Ops<T>, images: T): { encodings: T; score
   // Classes: background, face, and an unused third; face-api's score is the face one's sigmoid.
   const scores = ops.sigmoid(ops.sliceLast(ops.concat(cls, 1), 1, 2));
   return { encodings: ops.concat(enc, 1), scores: ops.reshape(scores, [SSD_ANCHORS]) };
-}
-
-/**
- * A photo (H × W × 3 RGB bytes) as the network's input: float32, with zeros added at the bottom or
- * right up to a square, as face-api's padToSquare (the rest — resize, normalisation — is in the graph).
- */
-export function ssdInput(data: Uint8Array, width: number, height: number): { side: number; pixels: Float32Array } {
-  const side = Math.max(width, height);
-  const pixels = new Float32Array(side * side * 3);
-  if (width === side) pixels.set(data);
-  else for (let y = 0; y < height; y++) pixels.set(data.subarray(y * width * 3, (y + 1) * width * 3), y * side * 3);
-  return { side, pixels };
 }
 
 // ---- weights

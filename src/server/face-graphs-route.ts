@@ -1,6 +1,6 @@
 /**
  * The face networks the web page runs (web/src/faces.ts), as the ONNX graphs this server runs
- * itself: `GET /v1/faces/ssd.onnx` (SSD, any padded-square side), `/v1/faces/ssd-anchors.f32` (its
+ * itself: `GET /v1/faces/ssd.onnx` (SSD, 512 × 512 input), `/v1/faces/ssd-anchors.f32` (its
  * 5118 anchors, [y1, x1, y2, x2] as little-endian float32: the box encodings are decoded against
  * them in TypeScript), `/v1/faces/tiny-<size>.onnx` (the Tiny Face Detector at the two sizes the
  * confirmation runs, CONFIRM.inputSize and CONFIRM.largeInputSize) and `/v1/faces/landmarks.onnx` (68 landmarks, 112×112 crops). Built from

@@ -10,9 +10,9 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { alignFaces, CONFIRM, type DetectedFace } from '../../src/infer/face-align.js';
 import { findFaces as findWith, type FaceRunners } from '../../src/infer/face-pipeline.js';
 import { cropLandmarks, tinyFaces } from '../../src/infer/face-post.js';
-import { cropBatch, toSquare, type RgbImage } from '../../src/infer/face-pre.js';
+import { cropBatch, ssdPixels, toSquare, type RgbImage } from '../../src/infer/face-pre.js';
 import { FEATURE_INPUT } from '../../src/model/face-features.js';
-import { decodeBoxes, ssdFaces, ssdInput } from '../../src/model/face-ssd.js';
+import { decodeBoxes, ssdFaces, SSD_SIZE } from '../../src/model/face-ssd.js';
 import { TINY_INPUT } from '../../src/model/face-tiny.js';
 
 /** fetch() for the API (the page's, which adds the API key). */
@@ -86,8 +86,7 @@ function rgbOf(src: CanvasImageSource, w: number, h: number): RgbImage {
 function runners(n: FaceNets): FaceRunners {
   return {
     async ssd(frame, o) {
-      const { side, pixels } = ssdInput(frame.data, frame.width, frame.height);
-      const out = await run(n.ssd, pixels, [1, side, side, 3]);
+      const out = await run(n.ssd, ssdPixels(frame), [1, SSD_SIZE, SSD_SIZE, 3]);
       const boxes = decodeBoxes(await output(out, 'encodings'), n.anchors);
       return ssdFaces(boxes, await output(out, 'scores'), frame.width, frame.height, o);
     },
