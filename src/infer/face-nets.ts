@@ -18,7 +18,7 @@ import { TINY_INPUT, tinyFaceNet } from '../model/face-tiny.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
 import type { Weights } from '../weights/weight-map.js';
 import { cropLandmarks, tinyFaces, type TinyDetection } from './face-post.js';
-import { cropBatch, toSquare, type RgbImage } from './face-pre.js';
+import { cropBatch, FACE_SESSION, toSquare, type RgbImage } from './face-pre.js';
 
 export { toSquare, type RgbImage } from './face-pre.js';
 export type { TinyDetection } from './face-post.js';
@@ -85,7 +85,7 @@ export class TinyDetector {
   private session(size: number): Promise<ort.InferenceSession> {
     let s = this.sessions.get(size);
     if (!s) {
-      s = createSession(tinyGraph(this.weights, size), this.opts);
+      s = createSession(tinyGraph(this.weights, size), { ...this.opts, ...FACE_SESSION });
       this.sessions.set(size, s);
     }
     return s;
@@ -126,7 +126,7 @@ class FaceCropNet {
 /** face-api's `faceLandmark68Net`: 68 points per face crop, in that crop's pixels. */
 export class LandmarkNet extends FaceCropNet {
   static async load(opts: FaceNetOptions = {}): Promise<LandmarkNet> {
-    return new LandmarkNet(await createSession(await landmarkGraph(), opts));
+    return new LandmarkNet(await createSession(await landmarkGraph(), { ...opts, ...FACE_SESSION }));
   }
 
   async landmarks(crops: RgbImage[]): Promise<{ x: number; y: number }[][]> {

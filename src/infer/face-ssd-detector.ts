@@ -12,7 +12,7 @@ import type { DeviceChoice } from '../engine/device.js';
 import { exportNetwork } from '../engine/onnx-export.js';
 import { createSession, ort } from '../engine/ort-session.js';
 import { decodeBoxes, ssdFaces, ssdMobilenetV1, ssdParams, SSD_ANCHORS, SSD_SIZE, type SsdFace } from '../model/face-ssd.js';
-import { ssdPixels } from './face-pre.js';
+import { FACE_SESSION, ssdPixels } from './face-pre.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
 import type { RgbImage } from './face-pre.js';
 
@@ -55,7 +55,7 @@ export class SsdDetector {
 
   static async load(opts: SsdLoadOptions = {}): Promise<SsdDetector> {
     const { graph, anchors } = await ssdGraph(opts.manifest);
-    return new SsdDetector(await createSession(graph, { device: opts.device, threads: opts.threads }), anchors);
+    return new SsdDetector(await createSession(graph, { device: opts.device, threads: opts.threads, ...FACE_SESSION }), anchors);
   }
 
   /** The faces in `frame`, in its pixels, best first (face-api's `detectAllFaces` with SSD). */
