@@ -38,7 +38,8 @@ export const MAX_INPUT_PIXELS = 100_000_000;
 
 export type ImageSource = string | Uint8Array | PixelSource;
 
-function open(input: ImageSource): Sharp {
+/** A sharp pipeline on any image convcut reads (BMPs decoded here: sharp's libvips has no BMP loader). */
+export function openImage(input: ImageSource): Sharp {
   const opts: SharpOptions = { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' };
   if (typeof input === 'string' || input instanceof Uint8Array || input.kind === 'file') {
     const file = typeof input === 'string' ? input : input instanceof Uint8Array ? undefined : input.path;
@@ -78,7 +79,7 @@ export async function decodeImage(input: ImageSource, size: number, name = sourc
     // A pipeline colourspace turns off sharp's JPEG shrink-on-load (decoding at 1/2–1/8 in the DCT
     // domain), which no browser can do: so the web page's resize of the same photo (infer/resize.ts)
     // gives these very pixels (test/processor.test.ts, test/browser.test.ts).
-    const { data, info } = await open(input)
+    const { data, info } = await openImage(input)
       .pipelineColourspace('srgb')
       .rotate()
       .toColourspace('srgb')

@@ -8,7 +8,7 @@
  * the real photos in BENCHMARKS.md and drops the cat — then each face is aligned the way RAF-DB's
  * aligned faces are made (face-align.ts).
  */
-import sharp from 'sharp';
+import { openImage } from '../data/image.js';
 import { alignFaces, type Box, type DetectedFace } from './face-align.js';
 import { LandmarkNet, TinyDetector } from './face-nets.js';
 import { eyesOf, findFaces as findWith, type FaceRunners, type FoundFace, type Point } from './face-pipeline.js';
@@ -51,9 +51,12 @@ export interface RgbFrame {
   height: number;
 }
 
-/** A photo (file or bytes) decoded for the detectors: EXIF orientation applied, sRGB, no alpha. */
+/**
+ * A photo (file or bytes) decoded for the detectors: EXIF orientation applied, sRGB, no alpha; any
+ * format plain `predict` reads (the same opener: BMPs too).
+ */
 export async function decodePhoto(input: string | Uint8Array): Promise<RgbFrame> {
-  const { data, info } = await sharp(input, { limitInputPixels: 100_000_000 })
+  const { data, info } = await openImage(input)
     .rotate()
     .toColourspace('srgb')
     .removeAlpha()
