@@ -8,6 +8,8 @@ import { convOutSize } from '../model/ops.js';
 
 export type Shape = number[];
 
+const keepShape = (x: Shape): Shape => x;
+
 export class ShapeOps implements Ops<Shape> {
   readonly params = new Map<string, ParamSpec>();
   macs = 0;
@@ -20,6 +22,19 @@ export class ShapeOps implements Ops<Shape> {
   private perImage(shape: Shape): number {
     return shape.slice(1).reduce((a, b) => a * b, 1);
   }
+
+  // Ops that keep their input's shape.
+  affine = keepShape;
+  gelu = keepShape;
+  relu = keepShape;
+  softmax = keepShape;
+  mulConst = keepShape;
+  dropout = keepShape;
+  spatialDropout = keepShape;
+  clip = keepShape;
+  leakyRelu = keepShape;
+  sigmoid = keepShape;
+  exp = keepShape;
 
   shape(x: Shape): number[] {
     return x;
@@ -78,21 +93,9 @@ export class ShapeOps implements Ops<Shape> {
     this.declare(name, [], init);
     return x;
   }
-  affine(x: Shape): Shape {
-    return x;
-  }
-  gelu(x: Shape): Shape {
-    return x;
-  }
-  relu(x: Shape): Shape {
-    return x;
-  }
   add(a: Shape, b: Shape): Shape {
     if (a.join() !== b.join()) throw new Error(`add: shapes ${a} and ${b} differ`);
     return a;
-  }
-  softmax(x: Shape): Shape {
-    return x;
   }
   matmul(a: Shape, b: Shape, transposeB: boolean): Shape {
     const r = a.length;
@@ -104,9 +107,6 @@ export class ShapeOps implements Ops<Shape> {
     this.macs += this.perImage(out) * k;
     return out;
   }
-  mulConst(x: Shape): Shape {
-    return x;
-  }
   reshape(x: Shape, shape: number[]): Shape {
     const from = this.perImage(x);
     const to = shape.reduce((a, b) => a * b, 1);
@@ -115,24 +115,6 @@ export class ShapeOps implements Ops<Shape> {
   }
   globalAvgPool(x: Shape): Shape {
     return [x[0]!, x[3]!];
-  }
-  dropout(x: Shape): Shape {
-    return x;
-  }
-  spatialDropout(x: Shape): Shape {
-    return x;
-  }
-  clip(x: Shape): Shape {
-    return x;
-  }
-  leakyRelu(x: Shape): Shape {
-    return x;
-  }
-  sigmoid(x: Shape): Shape {
-    return x;
-  }
-  exp(x: Shape): Shape {
-    return x;
   }
   pool(x: Shape, _kind: 'max' | 'avg', o: { kernel: number; stride: number; padding: Padding }): Shape {
     const [n, h, w, c] = x as [number, number, number, number];
