@@ -4,10 +4,15 @@
  * random `test`-size model). Reports requests/s, latency p50/p99, errors, and the server's RSS
  * before / after, against GET /healthz in the same run as the baseline. Then a flood of bad images
  * (5 kB of noise sent as image/jpeg, every answer a 422) and the RSS after it: it must stay flat.
+ * Then POST /v1/predict?faces=true with face-api's demo/sample2.jpg (three faces, 1.5 MP): the face
+ * networks under load (the server runs two detections at once and queues four: past that, 503).
  *
  *   npx tsx bench/server-load.ts [--model convcut-demo/run/best.safetensors] [--seconds 20] [--connections 8]
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { paramSpecs } from '../src/engine/describe.js';
@@ -40,6 +45,10 @@ const face = await sharp({ create: { width: 100, height: 100, channels: 3, backg
   .jpeg()
   .toBuffer();
 
+const group = await readFile(
+  path.join(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo', 'sample2.jpg'),
+);
+
 const run = (path: string, method: 'GET' | 'POST', body?: Buffer, duration = seconds) =>
   autocannon({ url: url + path, method, body, headers: body ? { 'content-type': 'image/jpeg' } : {}, connections, duration });
 
@@ -61,6 +70,10 @@ const bad = await autocannon({
   setupClient: (c) => c.setBody(junk[next++ % junk.length]!),
 });
 const rss2 = process.memoryUsage().rss;
+await run('/v1/predict?faces=true', 'POST', group, 3); // warm-up: the face networks load
+const rss3 = process.memoryUsage().rss;
+const faces = await run('/v1/predict?faces=true', 'POST', group);
+const rss4 = process.memoryUsage().rss;
 await app.close();
 await model.dispose();
 
@@ -74,6 +87,7 @@ for (const [name, r] of [
   ['GET /healthz (baseline)', health],
   ['POST /v1/predict (JPEG body)', predict],
   ['POST /v1/predict (5 kB of noise: 422), 16 connections', bad],
+  ['POST /v1/predict?faces=true (sample2.jpg, 3 faces)', faces],
 ] as const) {
   console.log(
     `| ${name} | ${r.requests.average.toFixed(0)} | ${r.latency.p50} | ${r.latency.p99} | ${r.non2xx} | ${r.errors + r.timeouts} |`,
@@ -81,4 +95,7 @@ for (const [name, r] of [
 }
 console.log(
   `\npredict throughput is ${((100 * predict.requests.average) / health.requests.average).toFixed(1)} % of the health-check baseline; server process RSS after warm-up ${(rss0 / 1e6).toFixed(0)} MB, after both runs ${(rss1 / 1e6).toFixed(0)} MB, after ${bad.requests.total} rejected requests ${(rss2 / 1e6).toFixed(0)} MB.`,
+);
+console.log(
+  `faces: ${faces.requests.total} answered (${faces['2xx']} with faces, ${faces.non2xx} turned away: 503 past the detection queue); RSS before the faces run ${(rss3 / 1e6).toFixed(0)} MB, after ${(rss4 / 1e6).toFixed(0)} MB.`,
 );
