@@ -66,7 +66,7 @@ export function exportOnnx(cfg: ConvCutConfig, weights: Weights, opts: ExportOpt
 /**
  * Any network of src/model/ written against `Ops` as an ONNX graph: one NHWC float32 input
  * (`inputShape`, batch −1) and the named outputs `network` returns. The face networks are built
- * this way (face-ssd.ts, face-tiny.ts, face-landmarks.ts), by the same recorder as Conv-cut.
+ * this way (face-ssd.ts, face-tiny.ts, face-features.ts, tfjs-graph.ts), by the same recorder as Conv-cut.
  */
 export function exportNetwork(
   name: string,

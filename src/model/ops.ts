@@ -89,7 +89,7 @@ export interface Ops<T> {
   /** Drops whole channels (Keras SpatialDropout2D). */
   spatialDropout(x: T, rate: number): T;
 
-  // The face networks' ops (face-ssd.ts, face-tiny.ts, face-landmarks.ts): inference only, no engine
+  // The face networks' ops (face-ssd.ts, face-tiny.ts, face-features.ts, tfjs-graph.ts): inference only, no engine
   // differentiates them.
   /** min(max(x, lo), hi): ReLU6 is clip(x, 0, 6). */
   clip(x: T, lo: number, hi: number): T;
