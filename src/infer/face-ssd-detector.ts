@@ -6,12 +6,12 @@
  * Boxes are decoded and suppressed in TypeScript (ONNX Runtime's WebGPU provider has no
  * NonMaxSuppression), by model/face-ssd.ts, which the web page runs on the same graph (`ssdGraph`).
  */
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { DeviceChoice } from '../engine/device.js';
 import { exportNetwork } from '../engine/onnx-export.js';
 import { createSession, ort } from '../engine/ort-session.js';
 import { decodeBoxes, ssdFaces, ssdMobilenetV1, ssdParams, SSD_ANCHORS, SSD_SIZE, type SsdFace } from '../model/face-ssd.js';
+import { faceApiModelDir } from './face-nets.js';
 import { FACE_SESSION, ssdPixels } from './face-pre.js';
 import { readTfjsManifest } from '../weights/tfjs-weights.js';
 import type { RgbImage } from './face-pre.js';
@@ -30,8 +30,7 @@ export interface SsdLoadOptions {
 
 /** Where face-api's SSD weights are in its npm package. */
 export function faceApiSsdManifest(): string {
-  const main = createRequire(import.meta.url).resolve('@vladmandic/face-api/dist/face-api.node-wasm.js');
-  return path.join(path.dirname(main), '..', 'model', 'ssd_mobilenetv1_model-weights_manifest.json');
+  return path.join(faceApiModelDir(), 'ssd_mobilenetv1_model-weights_manifest.json');
 }
 
 /**
