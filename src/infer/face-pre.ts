@@ -20,15 +20,34 @@ export interface RgbImage {
  * outside the image read as 0.
  */
 export function toSquare(img: RgbImage, o: Pick<SquareInput, 'size' | 'centred'>): Float32Array {
-  const { width: w, height: h, data } = img;
-  if (w < 1 || h < 1) throw new Error(`a face network's input must have pixels, got ${w}×${h}`);
-  if (data.length !== w * h * 3) throw new Error(`a ${w}×${h} RGB image has ${w * h * 3} bytes, got ${data.length}`);
+  const { width: w, height: h } = checkPixels(img);
   const side = Math.max(w, h);
   // padToSquare: Math.round(diff / 2) zeros after the image, the rest before it.
   const before = (diff: number) => (o.centred ? diff - Math.round(diff * 0.5) : 0);
   const xs = axisSamples(o.size, side, before(side - w), w, 3);
   const ys = axisSamples(o.size, side, before(side - h), h, 3 * w);
-  const out = new Float32Array(o.size * o.size * 3);
+  return sample(img.data, xs, ys);
+}
+
+/**
+ * An image stretched to `size`×`size` by tf.image.resizeBilinear without align corners or
+ * half-pixel centres (what Human does to a face crop), float32 0..255.
+ */
+export function resizeTf(img: RgbImage, size: number): Float32Array {
+  const { width: w, height: h } = checkPixels(img);
+  return sample(img.data, axisSamples(size, w, 0, w, 3), axisSamples(size, h, 0, h, 3 * w));
+}
+
+function checkPixels(img: RgbImage): RgbImage {
+  const { width: w, height: h, data } = img;
+  if (w < 1 || h < 1) throw new Error(`a face network's input must have pixels, got ${w}×${h}`);
+  if (data.length !== w * h * 3) throw new Error(`a ${w}×${h} RGB image has ${w * h * 3} bytes, got ${data.length}`);
+  return img;
+}
+
+/** The output grid, row by row, each value interpolated from the four samples `xs` × `ys` name. */
+function sample(data: Uint8Array, xs: AxisSample[], ys: AxisSample[]): Float32Array {
+  const out = new Float32Array(xs.length * ys.length * 3);
   let k = 0;
   for (const y of ys)
     for (const x of xs) {
@@ -50,18 +69,18 @@ export function toSquare(img: RgbImage, o: Pick<SquareInput, 'size' | 'centred'>
   return out;
 }
 
+interface AxisSample {
+  lo: number;
+  hi: number;
+  t: number;
+}
+
 /**
  * TensorFlow's legacy bilinear sampling along one axis of the padded square (`side` cells, the image's
  * `n` starting at `offset`): for each output cell the two source cells as offsets into the pixel
  * data (`stride` per cell; −1 in the padding) and the weight of the second.
  */
-function axisSamples(
-  size: number,
-  side: number,
-  offset: number,
-  n: number,
-  stride: number,
-): { lo: number; hi: number; t: number }[] {
+function axisSamples(size: number, side: number, offset: number, n: number, stride: number): AxisSample[] {
   const scale = side / size;
   const at = (i: number) => (i - offset >= 0 && i - offset < n ? (i - offset) * stride : -1);
   return Array.from({ length: size }, (_, i) => {

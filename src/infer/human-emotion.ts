@@ -12,15 +12,12 @@ import { createSession, ort, runSession, type SessionOptions } from '../engine/o
 import { HUMAN_EMOTION_CLASSES, humanEmotionNet } from '../model/human-emotion.js';
 import type { TfjsGraphModel } from '../model/tfjs-graph.js';
 import { readTfjsGroups } from '../weights/tfjs-weights.js';
+import { resizeTf, type RgbImage } from './face-pre.js';
 
 export { HUMAN_EMOTION_CLASSES };
 
 /** A face crop: RGB, row-major (height, width, 3), 0..255. */
-export interface RgbCrop {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+export type RgbCrop = RgbImage;
 
 export class HumanEmotion {
   readonly classes = HUMAN_EMOTION_CLASSES;
@@ -50,7 +47,7 @@ export class HumanEmotion {
     if (!crops.length) return [];
     const s = this.inputSize;
     const batch = new Float32Array(crops.length * s * s * 3);
-    crops.forEach((c, i) => batch.set(resizeBilinearTf(c, s), i * s * s * 3));
+    crops.forEach((c, i) => batch.set(resizeTf(checkCrop(c), s), i * s * s * 3)); // as Human resizes a crop
     const out = (await runSession(this.session, { data: batch, shape: [crops.length, s, s, 3] })).probabilities!;
     const k = HUMAN_EMOTION_CLASSES.length;
     return crops.map((_, i) => out.data.slice(i * k, (i + 1) * k));
@@ -61,31 +58,9 @@ export class HumanEmotion {
   }
 }
 
-/**
- * `crop` resized to size × size as TensorFlow's resizeBilinear(alignCorners = false,
- * halfPixelCenters = false), what Human calls: output pixel y samples the input at y · (h / size),
- * its right and lower neighbours clamped to the edge. Values stay on 0..255.
- */
-export function resizeBilinearTf(crop: RgbCrop, size: number): Float32Array {
+function checkCrop(crop: RgbCrop): RgbCrop {
   const { data, width: w, height: h } = crop;
   if (!(Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0) || data.length !== w * h * 3)
     throw new Error(`a face crop of ${w}×${h} RGB needs ${w * h * 3} bytes, got ${data.length}`);
-  const out = new Float32Array(size * size * 3);
-  const [sy, sx] = [h / size, w / size];
-  for (let y = 0; y < size; y++) {
-    const fy = y * sy;
-    const y0 = Math.floor(fy);
-    const [r0, r1, dy] = [y0 * w, Math.min(y0 + 1, h - 1) * w, fy - y0];
-    for (let x = 0; x < size; x++) {
-      const fx = x * sx;
-      const x0 = Math.floor(fx);
-      const [x1, dx] = [Math.min(x0 + 1, w - 1), fx - x0];
-      for (let ch = 0; ch < 3; ch++) {
-        const top = data[(r0 + x0) * 3 + ch]! + (data[(r0 + x1) * 3 + ch]! - data[(r0 + x0) * 3 + ch]!) * dx;
-        const bottom = data[(r1 + x0) * 3 + ch]! + (data[(r1 + x1) * 3 + ch]! - data[(r1 + x0) * 3 + ch]!) * dx;
-        out[(y * size + x) * 3 + ch] = top + (bottom - top) * dy;
-      }
-    }
-  }
-  return out;
+  return crop;
 }
