@@ -59,12 +59,15 @@ async function findConfirmed(r: FaceRunners, frame: RgbImage, o: FindOptions): P
   const isTrusted = (f: LandmarkedFace) => (o.trusted ?? []).some((b) => iou(b, f.detection.box) >= 0.5);
   if (o.confirm === false || found.every(isTrusted)) return found;
   const { inputSize, largeInputSize, scoreThreshold } = CONFIRM;
-  const second = [
-    ...(await r.tiny(frame, { inputSize, scoreThreshold })),
-    ...(await r.tiny(frame, { inputSize: largeInputSize, scoreThreshold })),
-  ];
-  const ok = new Set(confirmed(found, second));
-  return found.filter((f) => ok.has(f) || isTrusted(f));
+  const second = await r.tiny(frame, { inputSize, scoreThreshold });
+  const kept = (boxes: Box[]) => {
+    const ok = new Set(confirmed(found, boxes));
+    return found.filter((f) => ok.has(f) || isTrusted(f));
+  };
+  const usual = kept(second);
+  // The large-face size only for faces the usual size did not confirm (most photos: none).
+  if (usual.length === found.length) return usual;
+  return kept([...second, ...(await r.tiny(frame, { inputSize: largeInputSize, scoreThreshold }))]);
 }
 
 /**
